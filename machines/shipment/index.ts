@@ -1,0 +1,5 @@
+export * from './commands.js'
+export * from './events.js'
+export * from './machine.js'
+export * from './chart.js'
+export * from './decider.js'
