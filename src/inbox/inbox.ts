@@ -1,0 +1,235 @@
+import type { Statement, Transaction } from 'better-sqlite3'
+import type { Db } from '../store/database.js'
+
+/**
+ * The durable inbox. The route commits a command here before it answers; the worker takes a
+ * partition's pending commands in `seq` order and records each outcome exactly once. A lost,
+ * duplicated or reordered queue job therefore cannot lose, duplicate or reorder a command.
+ *
+ * Intake is group-committed: submissions made in the same event-loop turn share one transaction
+ * (one fsync), and each still gets its own answer.
+ */
+export type CommandStatus = 'pending' | 'accepted' | 'rejected'
+
+export interface CommandMetadata {
+  readonly deviceId: string
+  readonly operatorId?: string
+  readonly scannedAt?: string
+  readonly requestId?: string
+}
+
+export interface NewCommand {
+  readonly commandId: string
+  readonly streamId: string
+  readonly partition: number
+  /** The command itself, `type` included. */
+  readonly payload: { readonly type: string } & Readonly<Record<string, unknown>>
+  readonly metadata: CommandMetadata
+  readonly idempotencyKey: string | null
+  readonly requestHash: string | null
+  readonly receivedAt: number
+}
+
+export interface InboxCommand extends NewCommand {
+  readonly seq: number
+  readonly type: string
+  readonly status: CommandStatus
+  readonly reason: string | null
+  readonly detail: string | null
+  readonly streamVersion: number | null
+  readonly eventPosition: number | null
+  readonly decidedAt: number | null
+  readonly attempts: number
+}
+
+export type SubmitResult =
+  | { readonly kind: 'new'; readonly command: InboxCommand }
+  /** Same idempotency key and same request: the first command, decided or not. */
+  | { readonly kind: 'replay'; readonly command: InboxCommand }
+  /** Same idempotency key, different request. */
+  | { readonly kind: 'conflict'; readonly command: InboxCommand }
+
+export interface Outcome {
+  readonly status: 'accepted' | 'rejected'
+  readonly reason: string | null
+  readonly detail: string | null
+  readonly streamVersion: number
+  readonly eventPosition: number | null
+  readonly decidedAt: number
+}
+
+export class OutcomeConflictError extends Error {
+  override readonly name = 'OutcomeConflictError'
+}
+
+interface CommandRow {
+  seq: number
+  command_id: string
+  stream_id: string
+  partition: number
+  type: string
+  payload: string
+  metadata: string
+  device_id: string
+  idempotency_key: string | null
+  request_hash: string | null
+  received_at: number
+  status: CommandStatus
+  reason: string | null
+  detail: string | null
+  stream_version: number | null
+  event_position: number | null
+  decided_at: number | null
+  attempts: number
+}
+
+const columns = `seq, command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key,
+  request_hash, received_at, status, reason, detail, stream_version, event_position, decided_at, attempts`
+
+interface Waiting {
+  readonly command: NewCommand
+  readonly resolve: (result: SubmitResult) => void
+  readonly reject: (error: unknown) => void
+}
+
+export class Inbox {
+  readonly #insert: Statement
+  readonly #byId: Statement
+  readonly #byKey: Statement
+  readonly #pending: Statement
+  readonly #pendingIn: Statement
+  readonly #decide: Statement
+  readonly #countPending: Statement
+  readonly #submitAll: Transaction<(commands: readonly NewCommand[]) => SubmitResult[]>
+  #waiting: Waiting[] = []
+
+  constructor(private readonly db: Db) {
+    this.#insert = db.prepare(
+      `INSERT INTO commands (command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING ${columns}`,
+    )
+    this.#byId = db.prepare(`SELECT ${columns} FROM commands WHERE command_id = ?`)
+    this.#byKey = db.prepare(`SELECT ${columns} FROM commands WHERE device_id = ? AND idempotency_key = ?`)
+    this.#pending = db.prepare(`SELECT ${columns} FROM commands WHERE status = 'pending' ORDER BY seq LIMIT ?`)
+    this.#pendingIn = db.prepare(
+      `SELECT ${columns} FROM commands WHERE status = 'pending'
+       AND partition IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
+    )
+    this.#decide = db.prepare(
+      `UPDATE commands SET status = ?, reason = ?, detail = ?, stream_version = ?, event_position = ?, decided_at = ?
+       WHERE command_id = ? AND status = 'pending'`,
+    )
+    this.#countPending = db.prepare(`SELECT count(*) FROM commands WHERE status = 'pending'`).pluck()
+    this.#submitAll = db.transaction((commands: readonly NewCommand[]) => commands.map((c) => this.#submitOne(c)))
+  }
+
+  /**
+   * Durably records a command (or finds the one its idempotency key already names). Resolves once
+   * the transaction holding it has committed.
+   */
+  submit(command: NewCommand): Promise<SubmitResult> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ command, resolve, reject })
+      if (this.#waiting.length === 1) setImmediate(() => this.#flush())
+    })
+  }
+
+  /** Submits synchronously, in its own transaction (CLI import, tests). */
+  submitNow(command: NewCommand): SubmitResult {
+    return this.#submitAll.immediate([command])[0]!
+  }
+
+  #flush(): void {
+    const batch = this.#waiting
+    this.#waiting = []
+    let results: SubmitResult[]
+    try {
+      results = this.#submitAll.immediate(batch.map((w) => w.command))
+    } catch (error) {
+      for (const w of batch) w.reject(error)
+      return
+    }
+    batch.forEach((w, i) => w.resolve(results[i]!))
+  }
+
+  #submitOne(command: NewCommand): SubmitResult {
+    const row = this.#insert.get(
+      command.commandId,
+      command.streamId,
+      command.partition,
+      command.payload.type,
+      JSON.stringify(command.payload),
+      JSON.stringify(command.metadata),
+      command.metadata.deviceId,
+      command.idempotencyKey,
+      command.requestHash,
+      command.receivedAt,
+    ) as CommandRow | undefined
+    if (row) return { kind: 'new', command: toCommand(row) }
+    const existing = command.idempotencyKey === null ? undefined : this.byIdempotencyKey(command.metadata.deviceId, command.idempotencyKey)
+    if (!existing) {
+      // The command id itself was taken: ids are generated by the server, so this is a replayed submit.
+      const same = this.get(command.commandId)
+      if (!same) throw new Error(`commands: insert of ${command.commandId} ignored without a conflicting row`)
+      return { kind: 'replay', command: same }
+    }
+    return { kind: existing.requestHash === command.requestHash ? 'replay' : 'conflict', command: existing }
+  }
+
+  get(commandId: string): InboxCommand | undefined {
+    const row = this.#byId.get(commandId) as CommandRow | undefined
+    return row && toCommand(row)
+  }
+
+  byIdempotencyKey(deviceId: string, key: string): InboxCommand | undefined {
+    const row = this.#byKey.get(deviceId, key) as CommandRow | undefined
+    return row && toCommand(row)
+  }
+
+  /** Pending commands in arrival order, of the given partitions (all when omitted). */
+  pending(limit: number, partitions?: readonly number[]): InboxCommand[] {
+    const rows = (partitions ? this.#pendingIn.all(JSON.stringify(partitions), limit) : this.#pending.all(limit)) as CommandRow[]
+    return rows.map(toCommand)
+  }
+
+  countPending(): number {
+    return this.#countPending.get() as number
+  }
+
+  /** Records the outcome; throws if the command was already decided. Call inside the write transaction. */
+  recordOutcome(commandId: string, outcome: Outcome): void {
+    const { changes } = this.#decide.run(
+      outcome.status,
+      outcome.reason,
+      outcome.detail,
+      outcome.streamVersion,
+      outcome.eventPosition,
+      outcome.decidedAt,
+      commandId,
+    )
+    if (changes !== 1) throw new OutcomeConflictError(`command ${commandId} was already decided`)
+  }
+}
+
+function toCommand(row: CommandRow): InboxCommand {
+  const metadata = JSON.parse(row.metadata) as CommandMetadata
+  return {
+    seq: row.seq,
+    commandId: row.command_id,
+    streamId: row.stream_id,
+    partition: row.partition,
+    type: row.type,
+    payload: JSON.parse(row.payload),
+    metadata,
+    idempotencyKey: row.idempotency_key,
+    requestHash: row.request_hash,
+    receivedAt: row.received_at,
+    status: row.status,
+    reason: row.reason,
+    detail: row.detail,
+    streamVersion: row.stream_version,
+    eventPosition: row.event_position,
+    decidedAt: row.decided_at,
+    attempts: row.attempts,
+  }
+}

@@ -1,0 +1,130 @@
+import { createHash, randomUUID } from 'node:crypto'
+import type { PartitionQueues } from '../queue/partition-queues.js'
+import { partitionOf } from '../queue/partitions.js'
+import type { Replies } from '../queue/replies.js'
+import type { ShipmentQueries } from '../projections/queries.js'
+import type { CommandReport } from '../worker/report.js'
+import type { CommandMetadata, Inbox, InboxCommand } from './inbox.js'
+
+/**
+ * The command path behind the route: commit to the inbox (durable, ordered, deduplicated), wake the
+ * partition, wait for the outcome. Redis being away is checked *before* anything is written, so a 503
+ * never leaves a half-accepted command behind. Once the inbox commit succeeded the command will be
+ * decided even if the wake-up job is lost (the owner's sweep finds it), so that case answers as usual.
+ */
+export interface IntakeRequest {
+  readonly shipmentId: string
+  /** The validated command, `type` included, without metadata fields. */
+  readonly command: { readonly type: string } & Readonly<Record<string, unknown>>
+  readonly metadata: CommandMetadata
+  readonly idempotencyKey: string | null
+  /** Canonical form of what the key protects (shipment + body), hashed for the 422 check. */
+  readonly fingerprint: unknown
+  readonly respondAsync: boolean
+}
+
+export type IntakeAnswer =
+  | { readonly kind: 'decided'; readonly report: CommandReport; readonly replayed: boolean }
+  | { readonly kind: 'queued'; readonly commandId: string; readonly replayed: boolean }
+  | { readonly kind: 'key-conflict'; readonly commandId: string }
+  | { readonly kind: 'unavailable'; readonly why: string }
+
+export interface IntakeOptions {
+  readonly partitions: number
+  readonly replyTimeoutMs: number
+}
+
+export interface IntakeDeps {
+  readonly inbox: Inbox
+  readonly queues: PartitionQueues
+  readonly replies: Replies
+  readonly queries: ShipmentQueries
+  readonly clock: () => number
+  readonly log: { warn(obj: object, msg: string): void }
+  /** Called after a command was durably queued (metrics). */
+  readonly onQueued?: (command: InboxCommand) => void
+}
+
+export class CommandIntake {
+  constructor(
+    private readonly deps: IntakeDeps,
+    private readonly options: IntakeOptions,
+  ) {
+    // Outcomes decided by a worker in another process arrive as ids; the report comes from SQLite.
+    deps.queues.onDecided((ids) => {
+      const reports: CommandReport[] = []
+      for (const id of ids) {
+        if (!deps.replies.isWaiting(id)) continue
+        const command = deps.inbox.get(id)
+        const report = command && deps.queries.report(command)
+        if (report) reports.push(report)
+      }
+      deps.replies.settle(reports)
+    })
+  }
+
+  async submit(request: IntakeRequest): Promise<IntakeAnswer> {
+    const { inbox, queues, clock } = this.deps
+    if (!queues.available()) return { kind: 'unavailable', why: 'the queue (Redis) is not reachable' }
+    const result = await inbox
+      .submit({
+        commandId: randomUUID(),
+        streamId: request.shipmentId,
+        partition: partitionOf(request.shipmentId, this.options.partitions),
+        payload: request.command,
+        metadata: request.metadata,
+        idempotencyKey: request.idempotencyKey,
+        requestHash: request.idempotencyKey === null ? null : fingerprintHash(request.fingerprint),
+        receivedAt: clock(),
+      })
+      .catch((error: unknown) => error as Error)
+    if (result instanceof Error) {
+      if (isSqliteUnavailable(result)) return { kind: 'unavailable', why: `the database cannot take writes (${(result as { code?: string }).code})` }
+      throw result
+    }
+    const command = result.command
+    if (result.kind === 'conflict') return { kind: 'key-conflict', commandId: command.commandId }
+    const replayed = result.kind === 'replay'
+    if (command.status !== 'pending') {
+      const report = this.deps.queries.report(command)
+      if (report) return { kind: 'decided', report, replayed }
+    }
+    if (result.kind === 'new') this.deps.onQueued?.(command)
+    const waiter = request.respondAsync ? null : this.deps.replies.wait(command.commandId, this.options.replyTimeoutMs)
+    try {
+      await queues.wake(command.partition, { commandId: command.commandId, shipmentId: command.streamId })
+    } catch (error) {
+      this.deps.log.warn({ err: error, commandId: command.commandId }, 'wake-up not queued; the owner sweep will pick the command up')
+    }
+    if (!waiter) return { kind: 'queued', commandId: command.commandId, replayed }
+    const report = (await waiter.promise) ?? this.#decidedMeanwhile(command.commandId)
+    return report ? { kind: 'decided', report, replayed } : { kind: 'queued', commandId: command.commandId, replayed }
+  }
+
+  /** A last look in SQLite when the wait timed out (covers a reply lost between processes). */
+  #decidedMeanwhile(commandId: string): CommandReport | undefined {
+    const command = this.deps.inbox.get(commandId)
+    return command && this.deps.queries.report(command)
+  }
+}
+
+export function fingerprintHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex')
+}
+
+/** JSON with object keys sorted, so that `{a,b}` and `{b,a}` are the same request. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+export function isSqliteUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/.test(code)
+}

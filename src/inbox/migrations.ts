@@ -1,0 +1,42 @@
+import type { Migration } from '../store/database.js'
+
+/**
+ * commands: the durable inbox and, in the same row, the command's outcome.
+ * `seq` is arrival order (commit order of the intake); `command_id` is unique, so a redelivered or
+ * retried command is never inserted twice; (device_id, idempotency_key) is unique, so a client key is
+ * scoped to the device that sent it. `status` moves once, pending → accepted | rejected, in the same
+ * transaction that appends the command's event (exactly-once effect).
+ */
+export const inboxMigrations: readonly Migration[] = [
+  {
+    id: 'inbox/1-commands',
+    sql: `
+      CREATE TABLE commands (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        command_id      TEXT    NOT NULL UNIQUE,
+        stream_id       TEXT    NOT NULL,
+        partition       INTEGER NOT NULL,
+        type            TEXT    NOT NULL,
+        payload         TEXT    NOT NULL CHECK (json_valid(payload)),
+        metadata        TEXT    NOT NULL CHECK (json_valid(metadata)),
+        device_id       TEXT    NOT NULL,
+        idempotency_key TEXT,
+        request_hash    TEXT,
+        received_at     INTEGER NOT NULL,
+        status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'rejected')),
+        reason          TEXT,
+        detail          TEXT,
+        stream_version  INTEGER,
+        event_position  INTEGER REFERENCES events (position),
+        decided_at      INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (device_id, idempotency_key)
+      );
+      CREATE INDEX commands_pending ON commands (seq) WHERE status = 'pending';
+      CREATE INDEX commands_stream ON commands (stream_id, seq);
+      CREATE TRIGGER commands_decided_once BEFORE UPDATE OF status ON commands
+        WHEN OLD.status <> 'pending'
+        BEGIN SELECT RAISE(ABORT, 'commands: an outcome is final'); END;
+    `,
+  },
+]

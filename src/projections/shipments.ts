@@ -1,0 +1,124 @@
+import { allowedIn, stateAfterEvent, type CommandType, type ShipmentEvent, type StateName } from '../../machines/shipment/index.js'
+import type { StoredEvent } from '../store/event-store.js'
+import type { Projection, Write } from './projection.js'
+
+/**
+ * The `shipments` read model: one row per shipment, as of its last event. The state after each event
+ * comes from the machine's chart (`stateAfterEvent`), not from a second copy of the rules.
+ */
+export const shipmentsProjection: Projection<'register' | 'move'> = {
+  name: 'shipments',
+  tables: ['shipments'],
+  migrations: [
+    {
+      id: 'projections/1-shipments',
+      sql: `
+        CREATE TABLE shipments (
+          shipment_id      TEXT    PRIMARY KEY,
+          state            TEXT    NOT NULL,
+          version          INTEGER NOT NULL,
+          truck_id         TEXT,
+          origin           TEXT,
+          destination      TEXT,
+          registered_at    INTEGER NOT NULL,
+          updated_at       INTEGER NOT NULL,
+          state_entered_at INTEGER NOT NULL,
+          last_position    INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX shipments_by_state ON shipments (state, shipment_id);
+        CREATE INDEX shipments_by_truck ON shipments (truck_id, shipment_id) WHERE truck_id IS NOT NULL;
+      `,
+    },
+  ],
+  statements: {
+    register: `INSERT INTO shipments (shipment_id, state, version, truck_id, origin, destination, registered_at, updated_at, state_entered_at, last_position)
+               VALUES (@id, @state, @version, NULL, @origin, @destination, @at, @at, @at, @position)`,
+    move: `UPDATE shipments SET
+             state_entered_at = CASE WHEN state = @state THEN state_entered_at ELSE @at END,
+             state = @state, version = @version, updated_at = @at, last_position = @position,
+             truck_id = CASE WHEN @keepTruck THEN truck_id ELSE @truckId END
+           WHERE shipment_id = @id`,
+  },
+  project(stored: StoredEvent): readonly Write<'register' | 'move'>[] {
+    const event = { type: stored.type, data: stored.data } as ShipmentEvent
+    const common = { id: stored.streamId, state: stateAfterEvent[event.type], version: stored.version, at: stored.recordedAt, position: stored.position }
+    switch (event.type) {
+      case 'ShipmentRegistered':
+        return [{ statement: 'register', params: { ...common, origin: event.data.origin ?? null, destination: event.data.destination ?? null } }]
+      case 'TruckAssigned':
+        return [{ statement: 'move', params: { ...common, keepTruck: 0, truckId: event.data.truckId } }]
+      case 'TruckUnassigned':
+      case 'ShipmentCancelled':
+        return [{ statement: 'move', params: { ...common, keepTruck: 0, truckId: null } }]
+      case 'ShipmentShipped':
+      case 'ShipmentDelivered':
+        return [{ statement: 'move', params: { ...common, keepTruck: 1, truckId: null } }]
+    }
+  },
+}
+
+/** API.md `Shipment`. */
+export interface ShipmentView {
+  readonly shipmentId: string
+  readonly state: StateName
+  readonly version: number
+  readonly truckId: string | null
+  readonly origin?: string
+  readonly destination?: string
+  readonly registeredAt: string
+  readonly updatedAt: string
+  readonly allowed: CommandType[]
+}
+
+export interface ShipmentFacts {
+  readonly shipmentId: string
+  readonly state: StateName
+  readonly version: number
+  readonly truckId: string | null
+  readonly origin: string | null
+  readonly destination: string | null
+  readonly registeredAt: number
+  readonly updatedAt: number
+}
+
+/** The one place a shipment's facts become its API shape (live reply, read model, time travel). */
+export function shipmentView(facts: ShipmentFacts): ShipmentView {
+  return {
+    shipmentId: facts.shipmentId,
+    state: facts.state,
+    version: facts.version,
+    truckId: facts.truckId,
+    ...(facts.origin === null ? {} : { origin: facts.origin }),
+    ...(facts.destination === null ? {} : { destination: facts.destination }),
+    registeredAt: new Date(facts.registeredAt).toISOString(),
+    updatedAt: new Date(facts.updatedAt).toISOString(),
+    allowed: [...allowedIn(facts.state)],
+  }
+}
+
+export interface ShipmentRow {
+  shipment_id: string
+  state: StateName
+  version: number
+  truck_id: string | null
+  origin: string | null
+  destination: string | null
+  registered_at: number
+  updated_at: number
+  state_entered_at: number
+  last_position: number
+}
+
+export function shipmentFactsOfRow(row: ShipmentRow): ShipmentFacts {
+  return {
+    shipmentId: row.shipment_id,
+    state: row.state,
+    version: row.version,
+    truckId: row.truck_id,
+    origin: row.origin,
+    destination: row.destination,
+    registeredAt: row.registered_at,
+    updatedAt: row.updated_at,
+  }
+}
+

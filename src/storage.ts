@@ -1,0 +1,46 @@
+import { tokenMigrations, TokenStore } from './auth/tokens.js'
+import type { Config } from './config.js'
+import { inboxMigrations } from './inbox/migrations.js'
+import { Inbox } from './inbox/inbox.js'
+import { Projector } from './projections/projection.js'
+import { ShipmentQueries } from './projections/queries.js'
+import { shipmentsProjection } from './projections/shipments.js'
+import { migrate, openDatabase, type Db } from './store/database.js'
+import { EventStore } from './store/event-store.js'
+import { PartitionEpochs } from './store/fencing.js'
+import { storeMigrations } from './store/migrations.js'
+
+/**
+ * Everything that lives in the SQLite file, opened and migrated: shared by the service, the worker
+ * processes and the CLI.
+ */
+export interface Storage {
+  readonly db: Db
+  readonly store: EventStore
+  readonly inbox: Inbox
+  readonly epochs: PartitionEpochs
+  readonly projector: Projector
+  readonly queries: ShipmentQueries
+  readonly tokens: TokenStore
+  close(): void
+}
+
+export const projections = [shipmentsProjection] as const
+
+export function openStorage(config: Pick<Config, 'databaseFile' | 'busyTimeoutMs' | 'bootstrapToken'>, clock: () => number = Date.now): Storage {
+  const db = openDatabase(config.databaseFile, { busyTimeoutMs: config.busyTimeoutMs })
+  migrate(db, [...storeMigrations, ...inboxMigrations, ...tokenMigrations, ...projections.flatMap((p) => p.migrations)])
+  const store = new EventStore(db)
+  return {
+    db,
+    store,
+    inbox: new Inbox(db),
+    epochs: new PartitionEpochs(db),
+    projector: new Projector(db, projections),
+    queries: new ShipmentQueries(db, store),
+    tokens: new TokenStore(db, config.bootstrapToken, clock),
+    close: () => {
+      if (db.open) db.close()
+    },
+  }
+}

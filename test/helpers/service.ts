@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { loadConfig, type Config } from '../../src/config.js'
+import { startService, type RunningService } from '../../src/service.js'
+import { startRedis, type TestRedis } from './redis.js'
+
+export const bootstrapToken = 'test-bootstrap-token-0123456789'
+
+export function tempDir(t: { teardown(fn: () => unknown): void }, prefix = 'waybill-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export function testConfig(overrides: Record<string, string>): Config {
+  return loadConfig({
+    WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken,
+    WAYBILL_RATE_LIMIT: '0',
+    WAYBILL_LOG_LEVEL: 'silent',
+    WAYBILL_EMBEDDED_REDIS: 'never',
+    WAYBILL_SWEEP_INTERVAL_MS: '200',
+    PORT: '0',
+    ...overrides,
+  })
+}
+
+export interface TestService {
+  readonly service: RunningService
+  readonly redis: TestRedis
+  readonly config: Config
+  readonly dataDir: string
+  /** JSON request through `app.inject`, authenticated with the bootstrap (admin) token by default. */
+  request(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>
+  /** Sends a command; resolves with status, body and headers. */
+  command(shipmentId: string, body: unknown, headers?: Record<string, string>): Promise<Response>
+}
+
+export interface Response {
+  readonly status: number
+  readonly body: any
+  readonly headers: Record<string, string | string[] | number | undefined>
+}
+
+/** A real service (HTTP via inject, worker, bee-queue on the test's own Redis, SQLite in a temp dir). */
+export async function startTestService(
+  t: { teardown(fn: () => unknown): void },
+  options: { env?: Record<string, string>; redis?: TestRedis; dataDir?: string } = {},
+): Promise<TestService> {
+  const redis = options.redis ?? (await startRedis(t))
+  const dataDir = options.dataDir ?? tempDir(t)
+  const config = testConfig({ REDIS_URL: redis.url, WAYBILL_DATA_DIR: dataDir, ...options.env })
+  const service = await startService(config, { api: true, listen: false, logger: pino({ level: 'silent' }) })
+  t.teardown(() => service.close())
+  const request = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> => {
+    const response = await service.app!.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${bootstrapToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }),
+    })
+    const type = String(response.headers['content-type'] ?? '')
+    return { status: response.statusCode, body: type.includes('json') ? response.json() : response.body, headers: response.headers }
+  }
+  return {
+    service,
+    redis,
+    config,
+    dataDir,
+    request,
+    command: (shipmentId, body, headers) => request('POST', `/shipments/${shipmentId}/commands`, body, headers),
+  }
+}

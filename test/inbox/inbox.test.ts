@@ -1,0 +1,92 @@
+import { join } from 'node:path'
+import t from 'tap'
+import { Inbox, OutcomeConflictError, type NewCommand } from '../../src/inbox/inbox.js'
+import { inboxMigrations } from '../../src/inbox/migrations.js'
+import { canonicalJson, fingerprintHash } from '../../src/inbox/intake.js'
+import { migrate, openDatabase } from '../../src/store/database.js'
+import { storeMigrations } from '../../src/store/migrations.js'
+import { tempDir } from '../helpers/service.js'
+
+function open(t: { teardown(fn: () => unknown): void }) {
+  const db = openDatabase(join(tempDir(t), 'inbox.db'), { busyTimeoutMs: 100 })
+  t.teardown(() => db.close())
+  migrate(db, [...storeMigrations, ...inboxMigrations])
+  return { db, inbox: new Inbox(db) }
+}
+
+let n = 0
+function command(overrides: Partial<NewCommand> = {}): NewCommand {
+  n++
+  return {
+    commandId: `cmd-${n}`,
+    streamId: 'S1',
+    partition: 0,
+    payload: { type: 'SHIP' },
+    metadata: { deviceId: 'dev-1' },
+    idempotencyKey: null,
+    requestHash: null,
+    receivedAt: 1000 + n,
+    ...overrides,
+  }
+}
+
+t.test('submissions in one turn are committed together and keep arrival order', async (t) => {
+  const { inbox } = open(t)
+  const submitted = [inbox.submit(command()), inbox.submit(command()), inbox.submit(command())]
+  t.equal(inbox.countPending(), 0, 'nothing is written until the group commit of this turn')
+  const results = await Promise.all(submitted)
+  t.same(results.map((r) => r.kind), ['new', 'new', 'new'])
+  const seqs = results.map((r) => r.command.seq)
+  t.same(seqs, [...seqs].sort((a, b) => a - b), 'seq follows submission order')
+  t.same(inbox.pending(10).map((c) => c.seq), seqs)
+  t.equal(inbox.countPending(), 3)
+})
+
+t.test('an idempotency key is scoped to its device and bound to its request', async (t) => {
+  const { inbox } = open(t)
+  const first = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h1' }))
+  t.equal(first.kind, 'new')
+  const again = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h1' }))
+  t.same([again.kind, again.command.commandId], ['replay', first.command.commandId], 'same key, same request: the first command')
+  const other = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h2' }))
+  t.same([other.kind, other.command.commandId], ['conflict', first.command.commandId], 'same key, other request: a conflict')
+  const otherDevice = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h2', metadata: { deviceId: 'dev-2' } }))
+  t.equal(otherDevice.kind, 'new', 'another device may use the same key')
+  t.equal(inbox.countPending(), 2)
+})
+
+t.test('the same key twice in one group commit: one command', async (t) => {
+  const { inbox } = open(t)
+  const [a, b] = await Promise.all([
+    inbox.submit(command({ idempotencyKey: 'k2', requestHash: 'h' })),
+    inbox.submit(command({ idempotencyKey: 'k2', requestHash: 'h' })),
+  ])
+  t.same([a!.kind, b!.kind], ['new', 'replay'])
+  t.equal(a!.command.commandId, b!.command.commandId)
+})
+
+t.test('an outcome is recorded once', async (t) => {
+  const { inbox } = open(t)
+  const { command: c } = inbox.submitNow(command())
+  const outcome = { status: 'rejected' as const, reason: 'invalid_transition', detail: 'no', streamVersion: 0, eventPosition: null, decidedAt: 5 }
+  inbox.recordOutcome(c.commandId, outcome)
+  t.throws(() => inbox.recordOutcome(c.commandId, { ...outcome, status: 'accepted' }), OutcomeConflictError)
+  t.match(inbox.get(c.commandId), { status: 'rejected', reason: 'invalid_transition', decidedAt: 5 })
+  t.equal(inbox.countPending(), 0)
+})
+
+t.test('pending commands of chosen partitions, in seq order', async (t) => {
+  const { inbox } = open(t)
+  const a = inbox.submitNow(command({ partition: 1 })).command
+  const b = inbox.submitNow(command({ partition: 2 })).command
+  const c = inbox.submitNow(command({ partition: 1 })).command
+  t.same(inbox.pending(10, [1]).map((x) => x.commandId), [a.commandId, c.commandId])
+  t.same(inbox.pending(10, [2, 1]).map((x) => x.commandId), [a.commandId, b.commandId, c.commandId])
+  t.same(inbox.pending(1).map((x) => x.commandId), [a.commandId])
+})
+
+t.test('request fingerprints ignore key order but not values', async (t) => {
+  t.equal(canonicalJson({ b: 1, a: [1, { d: 2, c: 3 }] }), '{"a":[1,{"c":3,"d":2}],"b":1}')
+  t.equal(fingerprintHash(['S1', { type: 'ASSIGN', truckId: 'T1' }]), fingerprintHash(['S1', { truckId: 'T1', type: 'ASSIGN' }]))
+  t.not(fingerprintHash(['S1', { type: 'ASSIGN', truckId: 'T1' }]), fingerprintHash(['S2', { type: 'ASSIGN', truckId: 'T1' }]))
+})
