@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs'
+import { Command } from 'commander'
+import closeWithGrace from 'close-with-grace'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { ensureRedis, RedisMissingError } from './queue/embedded-redis.js'
+import { createLogger, startService } from './service.js'
+
+/**
+ * `waybill` — serve | worker | … Data goes to stdout, progress and logs to stderr (logs are JSON).
+ */
+function config(): Config {
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  return loadConfig(process.env)
+}
+
+async function run(api: boolean): Promise<void> {
+  const cfg = config()
+  const log = createLogger(cfg)
+  const redis = api && cfg.embeddedRedis === 'auto' ? await ensureRedis({ url: cfg.redisUrl, dataDir: cfg.dataDir, mode: cfg.embeddedRedis, log }) : null
+  const service = await startService(cfg, { api, logger: log }).catch(async (error) => {
+    await redis?.stop()
+    throw error
+  })
+  closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error')
+    else log.info({ signal }, 'shutting down')
+    await service.close()
+    await redis?.stop()
+  })
+}
+
+const program = new Command('waybill')
+  .description('Event-sourced shipment processor for a depot')
+  .showHelpAfterError()
+
+program
+  .command('serve')
+  .description('run the HTTP API and a worker in one process (data under WAYBILL_DATA_DIR)')
+  .action(() => run(true))
+
+program
+  .command('worker')
+  .description('run an extra worker process against the same data directory and Redis')
+  .action(() => run(false))
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof RedisMissingError) {
+    process.stderr.write(`waybill: ${error.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`waybill: ${(error as Error).stack ?? String(error)}\n`)
+  process.exit(1)
+})

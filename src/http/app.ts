@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto'
+import rateLimit from '@fastify/rate-limit'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { TokenStore } from '../auth/tokens.js'
+import type { Inbox } from '../inbox/inbox.js'
+import type { CommandIntake } from '../inbox/intake.js'
+import type { ShipmentQueries } from '../projections/queries.js'
+import { registerAuth } from './auth.js'
+import { handleError, notFoundHandler, RateLimited } from './problems.js'
+import { commandRoutes } from './routes/commands.js'
+import { healthRoutes } from './routes/health.js'
+import { shipmentRoutes } from './routes/shipments.js'
+import { validatorCompiler } from './validation.js'
+
+/**
+ * The HTTP edge, without `listen`: capabilities come in as options, so tests drive it with `inject`
+ * and the service composes it with the real ones.
+ */
+export interface AppDeps {
+  readonly intake: CommandIntake
+  readonly inbox: Inbox
+  readonly queries: ShipmentQueries
+  readonly tokens: TokenStore
+  readonly checks: Readonly<Record<string, () => boolean | Promise<boolean>>>
+}
+
+export interface AppOptions {
+  /** Requests per second per token before 429; 0 = no limit. */
+  readonly rateLimit: number
+  readonly logger?: FastifyBaseLogger
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
+
+export async function buildApp(deps: AppDeps, options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: 16 * 1024,
+    // A client that drips its request is cut off; idle keep-alive sockets are closed.
+    requestTimeout: 10_000,
+    connectionTimeout: 10_000,
+    keepAliveTimeout: 10_000,
+    return503OnClosing: true,
+    // A valid incoming X-Request-Id is kept (traceable from the scanner), else one is made.
+    requestIdHeader: 'x-request-id',
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id']
+      return typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID()
+    },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // JSON only: Fastify's built-in text/plain parser would turn a wrong content type into a 400.
+  app.removeContentTypeParser('text/plain')
+  app.setValidatorCompiler(validatorCompiler())
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler(notFoundHandler)
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  registerAuth(app, deps.tokens)
+  if (options.rateLimit > 0) {
+    await app.register(rateLimit, {
+      max: options.rateLimit,
+      timeWindow: 1000,
+      hook: 'preHandler',
+      keyGenerator: (request) => request.principal?.tokenId ?? request.ip,
+      errorResponseBuilder: (_request, context) => new RateLimited(`more than ${context.max} requests per second from this device; retry in ${context.after}`),
+    })
+  }
+  await app.register(healthRoutes, { checks: deps.checks })
+  await app.register(commandRoutes, { intake: deps.intake, inbox: deps.inbox, queries: deps.queries })
+  await app.register(shipmentRoutes, { queries: deps.queries })
+  return app
+}

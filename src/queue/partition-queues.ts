@@ -1,0 +1,150 @@
+import BeeQueue from 'bee-queue'
+import lua from 'bee-queue/lib/lua/index.js'
+import { call, clientReady, createRedisClient, isReady, quit, RedisUnavailableError, withTimeout, type RedisClient } from './redis.js'
+import { partitionQueueName, queuePrefix } from './partitions.js'
+
+/**
+ * The Redis side of the pipeline: one bee-queue per partition. A job only *wakes* the partition's
+ * owner (it names the command, but the inbox in SQLite is what gets processed), so a lost, duplicated,
+ * retried or reordered job cannot lose, duplicate or reorder a command. Jobs use the command id as
+ * their id: saving the same wake-up twice is a no-op while the first is queued.
+ *
+ * Known bee-queue traps handled here: Lua scripts are reloaded on every reconnect (a restarted Redis
+ * answers NOSCRIPT otherwise); no bee-queue retries (they push the job to the back); every call is
+ * bounded by a timeout because the v3 client would otherwise wait for a reconnect.
+ */
+export interface WakeJob {
+  readonly commandId: string
+  readonly shipmentId: string
+}
+
+export interface PartitionQueuesOptions {
+  readonly redisUrl: string
+  readonly partitions: number
+  readonly stallIntervalMs: number
+  /** Bound on every Redis call made on a request path. */
+  readonly callTimeoutMs?: number
+  readonly onError?: (error: Error, where: string) => void
+}
+
+const decidedChannel = `${queuePrefix}:decided`
+
+export class PartitionQueues {
+  readonly client: RedisClient
+  readonly #subscriber: RedisClient
+  readonly #producers: BeeQueue<WakeJob>[]
+  readonly #consumers = new Map<number, BeeQueue<WakeJob>>()
+  readonly #decidedListeners = new Set<(commandIds: readonly string[]) => void>()
+  readonly #timeout: number
+  #closed = false
+
+  private constructor(private readonly options: PartitionQueuesOptions) {
+    this.#timeout = options.callTimeoutMs ?? 1000
+    this.client = createRedisClient(options.redisUrl, 'commands')
+    this.#subscriber = createRedisClient(options.redisUrl, 'subscriber')
+    // Reconnected to a Redis that may have restarted: its script cache is empty.
+    let first = true
+    this.client.on('ready', () => {
+      if (first) return void (first = false)
+      lua.buildCache(this.client).catch((error: Error) => options.onError?.(error, 'reload scripts'))
+    })
+    this.#subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== decidedChannel) return
+      const ids = message.split(',')
+      for (const listener of this.#decidedListeners) listener(ids)
+    })
+    this.#subscriber.on('ready', () => this.#subscriber.subscribe(decidedChannel))
+    this.#producers = Array.from({ length: options.partitions }, (_, p) => this.#queue(p, false))
+  }
+
+  /** Connects, or rejects after `timeoutMs` if Redis does not answer. */
+  static async connect(options: PartitionQueuesOptions, timeoutMs = 5000): Promise<PartitionQueues> {
+    const queues = new PartitionQueues(options)
+    try {
+      await clientReady(queues.client, timeoutMs)
+      await withTimeout(Promise.all(queues.#producers.map((q) => q.ready())), timeoutMs, 'bee-queue ready')
+    } catch (error) {
+      await queues.close()
+      throw error
+    }
+    return queues
+  }
+
+  #queue(partition: number, isWorker: boolean): BeeQueue<WakeJob> {
+    const settings: BeeQueue.QueueSettings & { initialRedisFailureRetryDelay: number } = {
+      prefix: queuePrefix,
+      redis: this.client as never,
+      isWorker,
+      getEvents: false,
+      sendEvents: false,
+      storeJobs: false,
+      removeOnSuccess: true,
+      removeOnFailure: true,
+      activateDelayedJobs: false,
+      stallInterval: this.options.stallIntervalMs,
+      // bee-queue doubles this after each failed blocking pop; start small so a Redis restart is noticed fast.
+      initialRedisFailureRetryDelay: 100,
+    }
+    const queue = new BeeQueue<WakeJob>(partitionQueueName(partition), settings)
+    queue.on('error', (error) => this.options.onError?.(error, `partition ${partition}`))
+    return queue
+  }
+
+  /** True while Redis answers: command routes refuse work (503) otherwise, before writing anything. */
+  available(): boolean {
+    return !this.#closed && isReady(this.client)
+  }
+
+  /** Queues a wake-up job for the partition. Throws RedisUnavailableError fast when Redis is away. */
+  async wake(partition: number, job: WakeJob): Promise<void> {
+    if (!this.available()) throw new RedisUnavailableError('redis is not connected')
+    const queue = this.#producers[partition]!
+    await withTimeout(queue.createJob(job).setId(job.commandId).save(), this.#timeout, 'enqueue')
+  }
+
+  /** Starts the single consumer of a partition in this process: `process(1)`, so jobs run one at a time. */
+  async consume(partition: number, handler: (job: WakeJob) => Promise<unknown>): Promise<void> {
+    if (this.#consumers.has(partition)) return
+    const queue = this.#queue(partition, true)
+    this.#consumers.set(partition, queue)
+    queue.process(1, (job) => handler(job.data))
+  }
+
+  /** Stops consuming a partition (a job in progress finishes first). */
+  async release(partition: number): Promise<void> {
+    const queue = this.#consumers.get(partition)
+    if (!queue) return
+    this.#consumers.delete(partition)
+    await queue.close(2000).catch((error: Error) => this.options.onError?.(error, `close partition ${partition}`))
+  }
+
+  consuming(): number[] {
+    return [...this.#consumers.keys()]
+  }
+
+  /** Tells every process which commands were decided (their API may hold the waiting requests). */
+  async publishDecided(commandIds: readonly string[]): Promise<void> {
+    if (!this.available() || commandIds.length === 0) return
+    await call(this.#timeout, 'publish', (done) => this.client.publish(decidedChannel, commandIds.join(','), done))
+  }
+
+  onDecided(listener: (commandIds: readonly string[]) => void): void {
+    this.#decidedListeners.add(listener)
+  }
+
+  /** Jobs waiting per partition (undefined while Redis is away). */
+  async depths(): Promise<number[] | undefined> {
+    if (!this.available()) return undefined
+    const multi = this.client.multi()
+    for (let p = 0; p < this.options.partitions; p++) multi.llen(`${queuePrefix}:${partitionQueueName(p)}:waiting`)
+    return call(this.#timeout, 'queue depth', (done) => multi.exec(done)) as Promise<number[]>
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all([...this.#consumers.keys()].map((p) => this.release(p)))
+    await Promise.all(this.#producers.map((q) => q.close(1000).catch(() => {})))
+    await Promise.all([quit(this.client), quit(this.#subscriber)])
+  }
+}

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
+import type { Config } from './config.js'
+import { buildApp } from './http/app.js'
+import { CommandIntake } from './inbox/intake.js'
+import { PartitionQueues } from './queue/partition-queues.js'
+import { Replies } from './queue/replies.js'
+import { openStorage, type Storage } from './storage.js'
+import { ActorCache } from './worker/actor.js'
+import { Ownership } from './worker/ownership.js'
+import { Worker } from './worker/worker.js'
+
+/**
+ * The composition root: opens the storage, connects the partition queues, and starts the worker
+ * (always) and the HTTP API (`serve`). `close()` is the graceful shutdown: stop taking requests, let
+ * in-flight ones get their answer, finish the batch in progress, hand the partitions back.
+ */
+export interface RunningService {
+  readonly config: Config
+  readonly storage: Storage
+  readonly queues: PartitionQueues
+  readonly worker: Worker
+  readonly ownership: Ownership
+  readonly replies: Replies
+  readonly app: FastifyInstance | null
+  readonly url: string | null
+  readonly log: Logger
+  close(): Promise<void>
+}
+
+export interface ServiceOptions {
+  /** Serve the HTTP API (false: a worker-only process). */
+  readonly api: boolean
+  readonly logger?: Logger
+  /** Listen on the configured port (false: tests use `app.inject`). */
+  readonly listen?: boolean
+  readonly clock?: () => number
+}
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'token', '*.token'], censor: '[redacted]' } })
+}
+
+export async function startService(config: Config, options: ServiceOptions): Promise<RunningService> {
+  const log = options.logger ?? createLogger(config)
+  const clock = options.clock ?? Date.now
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const storage = openStorage(config, clock)
+  let queues: PartitionQueues
+  try {
+    queues = await PartitionQueues.connect({
+      redisUrl: config.redisUrl,
+      partitions: config.partitions,
+      stallIntervalMs: config.stallIntervalMs,
+      onError: (error, where) => log.warn({ err: error, where }, 'redis error'),
+    })
+  } catch (error) {
+    storage.close()
+    throw error
+  }
+  const replies = new Replies()
+  const actors = new ActorCache(storage.store, { size: config.actorCacheSize })
+  const worker = new Worker(
+    {
+      db: storage.db,
+      store: storage.store,
+      inbox: storage.inbox,
+      epochs: storage.epochs,
+      projector: storage.projector,
+      actors,
+      clock,
+      log,
+      onDecided: (reports) => {
+        // Commands whose request waits elsewhere are announced on Redis; local ones are answered here.
+        const remote = reports.filter((r) => !replies.isWaiting(r.commandId)).map((r) => r.commandId)
+        replies.settle(reports)
+        if (remote.length) queues.publishDecided(remote).catch((error) => log.warn({ err: error }, 'decided ids not published'))
+      },
+      onFenced: (partition) => void ownership.drop(partition),
+    },
+    { partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery },
+  )
+  const ownership = new Ownership(
+    { queues, epochs: storage.epochs, worker, inbox: storage.inbox, clock, log },
+    { owner, partitions: config.partitions, leaseMs: Math.max(1000, config.stallIntervalMs), tickMs: config.sweepIntervalMs },
+  )
+
+  let app: FastifyInstance | null = null
+  let url: string | null = null
+  if (options.api) {
+    const intake = new CommandIntake(
+      { inbox: storage.inbox, queues, replies, queries: storage.queries, clock, log },
+      { partitions: config.partitions, replyTimeoutMs: config.replyTimeoutMs },
+    )
+    app = await buildApp(
+      {
+        intake,
+        inbox: storage.inbox,
+        queries: storage.queries,
+        tokens: storage.tokens,
+        checks: {
+          sqlite: () => storage.db.prepare('SELECT 1').pluck().get() === 1,
+          redis: () => queues.available(),
+        },
+      },
+      { rateLimit: config.rateLimit, logger: log },
+    )
+  }
+  await ownership.start()
+  if (app && options.listen !== false) {
+    url = await app.listen({ port: config.port, host: config.host })
+  }
+  log.info({ owner, partitions: config.partitions, url, dataDir: config.dataDir }, options.api ? 'waybill serving' : 'waybill worker running')
+
+  let closing: Promise<void> | null = null
+  return {
+    config, storage, queues, worker, ownership, replies, app, url, log,
+    close() {
+      closing ??= (async () => {
+        await app?.close()
+        await ownership.stop()
+        await queues.close()
+        storage.close()
+      })()
+      return closing
+    },
+  }
+}
