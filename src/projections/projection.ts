@@ -44,27 +44,22 @@ export class Projector {
     }
   }
 
-  /** Empties every projection table and replays `events` into them, `batch` events per transaction. */
-  rebuild(events: Iterable<StoredEvent>, onProgress?: (applied: number) => void, batch = 10000): number {
-    const clear = this.db.transaction(() => {
+  /**
+   * Empties every projection table and replays `events` into them, in ONE transaction: readers see the
+   * old read model until the new one is complete, and the worker's inline updates wait (busy timeout,
+   * then retry in place) instead of landing in a half-built table.
+   */
+  rebuild(events: Iterable<StoredEvent>, onProgress?: (applied: number) => void): number {
+    const run = this.db.transaction(() => {
       for (const { projection } of this.#prepared) for (const table of projection.tables) this.db.exec(`DELETE FROM ${table}`)
-    })
-    const applyBatch = this.db.transaction((chunk: StoredEvent[]) => this.apply(chunk))
-    clear.immediate()
-    let applied = 0
-    let chunk: StoredEvent[] = []
-    for (const event of events) {
-      chunk.push(event)
-      if (chunk.length === batch) {
-        applyBatch.immediate(chunk)
-        applied += chunk.length
-        onProgress?.(applied)
-        chunk = []
+      let applied = 0
+      for (const event of events) {
+        this.apply([event])
+        if (++applied % 10000 === 0) onProgress?.(applied)
       }
-    }
-    if (chunk.length) applyBatch.immediate(chunk)
-    applied += chunk.length
-    onProgress?.(applied)
-    return applied
+      onProgress?.(applied)
+      return applied
+    })
+    return run.immediate()
   }
 }

@@ -46,12 +46,12 @@ export interface Response {
 /** A real service (HTTP via inject, worker, bee-queue on the test's own Redis, SQLite in a temp dir). */
 export async function startTestService(
   t: { teardown(fn: () => unknown): void },
-  options: { env?: Record<string, string>; redis?: TestRedis; dataDir?: string } = {},
+  options: { env?: Record<string, string>; redis?: TestRedis; dataDir?: string; http?: boolean } = {},
 ): Promise<TestService> {
   const redis = options.redis ?? (await startRedis(t))
   const dataDir = options.dataDir ?? tempDir(t)
   const config = testConfig({ REDIS_URL: redis.url, WAYBILL_DATA_DIR: dataDir, ...options.env })
-  const service = await startService(config, { api: true, listen: false, logger: pino({ level: 'silent' }) })
+  const service = await startService(config, { api: true, listen: options.http ?? false, logger: pino({ level: 'silent' }) })
   t.teardown(() => service.close())
   const request = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> => {
     const response = await service.app!.inject({
@@ -61,7 +61,7 @@ export async function startTestService(
       ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }),
     })
     const type = String(response.headers['content-type'] ?? '')
-    return { status: response.statusCode, body: type.includes('json') ? response.json() : response.body, headers: response.headers }
+    return { status: response.statusCode, body: type.includes('json') && response.body ? response.json() : response.body, headers: response.headers }
   }
   return {
     service,
@@ -70,5 +70,33 @@ export async function startTestService(
     dataDir,
     request,
     command: (shipmentId, body, headers) => request('POST', `/shipments/${shipmentId}/commands`, body, headers),
+  }
+}
+
+/** A JSON request over real HTTP (keep-alive sockets, real concurrency). */
+export async function http(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${bootstrapToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  const text = await res.text()
+  return { status: res.status, body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text, headers: Object.fromEntries(res.headers) }
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
+export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, ms = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }

@@ -1,0 +1,54 @@
+import { join } from 'node:path'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify from 'fastify'
+import { Type } from 'typebox'
+import { openDatabase } from '../../src/store/database.js'
+import { CommandBody, ShipmentParams } from '../../src/http/schemas.js'
+import { validatorCompiler } from '../../src/http/validation.js'
+
+/**
+ * The baseline the benchmark compares against: a plain durable state-mutation server with the same
+ * HTTP shape (same route, same body schema, bearer token), one row per shipment, an optimistic
+ * UPDATE guarded by the row's version, `synchronous=FULL`, no queue, no event log. The rules are the
+ * API.md rules as a lookup table.
+ */
+const dataDir = process.env.WAYBILL_DATA_DIR ?? './data'
+const token = process.env.WAYBILL_BOOTSTRAP_TOKEN ?? ''
+const db = openDatabase(join(dataDir, 'baseline.db'), { busyTimeoutMs: 500 })
+db.exec(`CREATE TABLE IF NOT EXISTS shipments (
+  shipment_id TEXT PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL, truck_id TEXT,
+  registered_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID`)
+const select = db.prepare('SELECT * FROM shipments WHERE shipment_id = ?')
+const insert = db.prepare('INSERT INTO shipments VALUES (?, ?, 1, NULL, ?, ?) ON CONFLICT DO NOTHING')
+const update = db.prepare('UPDATE shipments SET state = ?, truck_id = ?, version = version + 1, updated_at = ? WHERE shipment_id = ? AND version = ?')
+
+const next: Record<string, Record<string, string>> = {
+  registered: { ASSIGN: 'assigned', CANCEL: 'cancelled' },
+  assigned: { ASSIGN: 'assigned', UNASSIGN: 'registered', SHIP: 'shipped', CANCEL: 'cancelled' },
+  shipped: { DELIVER: 'delivered' },
+}
+type Row = { shipment_id: string; state: string; version: number; truck_id: string | null; registered_at: number; updated_at: number }
+const view = (r: Row) => ({ shipmentId: r.shipment_id, state: r.state, version: r.version, truckId: r.truck_id, registeredAt: new Date(r.registered_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString() })
+
+const app = Fastify({ bodyLimit: 16384 }).withTypeProvider<TypeBoxTypeProvider>()
+app.setValidatorCompiler(validatorCompiler())
+app.post('/shipments/:shipmentId/commands', { schema: { params: ShipmentParams, body: CommandBody, response: { 200: Type.Any(), 201: Type.Any(), 401: Type.Any(), 404: Type.Any(), 409: Type.Any() } } }, async (request, reply) => {
+  if (request.headers.authorization !== `Bearer ${token}`) return reply.code(401).send({ status: 401 })
+  const { shipmentId } = request.params
+  const command = request.body
+  const now = Date.now()
+  if (command.type === 'REGISTER') {
+    const created = insert.run(shipmentId, 'registered', now, now).changes === 1
+    return reply.code(created ? 201 : 409).send(created ? { outcome: 'accepted', shipment: view(select.get(shipmentId) as Row) } : { reason: 'already_registered' })
+  }
+  const row = select.get(shipmentId) as Row | undefined
+  if (!row) return reply.code(404).send({ reason: 'not_found' })
+  const target = next[row.state]?.[command.type]
+  const truck = command.type === 'ASSIGN' ? command.truckId : command.type === 'UNASSIGN' || command.type === 'CANCEL' ? null : row.truck_id
+  if (!target || (command.type === 'ASSIGN' && truck === row.truck_id)) return reply.code(409).send({ reason: 'invalid_transition' })
+  if (update.run(target, truck, now, shipmentId, row.version).changes !== 1) return reply.code(409).send({ reason: 'conflict' })
+  return { outcome: 'accepted', shipment: view(select.get(shipmentId) as Row) }
+})
+const address = await app.listen({ port: Number(process.env.PORT ?? 3100), host: '127.0.0.1' })
+process.stdout.write(`${JSON.stringify({ msg: 'baseline serving', address })}\n`)
+process.on('SIGTERM', () => void app.close().then(() => db.close()))

@@ -1,0 +1,61 @@
+import t from 'tap'
+import { openStorage } from '../../src/storage.js'
+import { spawnWaybill } from '../helpers/process.js'
+import { freePort, startRedis } from '../helpers/redis.js'
+import { bootstrapToken, eventually, http, tempDir } from '../helpers/service.js'
+
+// A separate `waybill worker` process owns half of the partitions; it is killed (-9) mid-stream and
+// a new one started. Every command acknowledged with 202 must still be decided, in arrival order.
+t.test('arrival order holds when a worker process is killed and restarted mid-stream', async (t) => {
+  const redis = await startRedis(t)
+  const dataDir = tempDir(t)
+  const port = await freePort()
+  const env = {
+    REDIS_URL: redis.url,
+    WAYBILL_DATA_DIR: dataDir,
+    PORT: String(port),
+    WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken,
+    WAYBILL_RATE_LIMIT: '0',
+    WAYBILL_EMBEDDED_REDIS: 'never',
+    WAYBILL_STALL_INTERVAL_MS: '2000',
+    WAYBILL_SWEEP_INTERVAL_MS: '200',
+  }
+  const base = `http://127.0.0.1:${port}`
+  const serve = spawnWaybill(t, ['serve'], env)
+  await serve.waitFor(/waybill serving/)
+  const worker = spawnWaybill(t, ['worker'], env)
+  await worker.waitFor(/partition acquired/)
+
+  const ids = Array.from({ length: 200 }, (_, i) => `K-${i}`)
+  let sent = 0
+  const walking = Promise.all(
+    ids.map(async (id) => {
+      for (const body of [{ type: 'REGISTER' }, { type: 'ASSIGN', truckId: 'T-1' }, { type: 'SHIP' }, { type: 'DELIVER' }]) {
+        const res = await http(base, 'POST', `/shipments/${id}/commands`, body, { prefer: 'respond-async' })
+        if (res.status !== 202) throw new Error(`${id} ${body.type}: ${res.status} ${JSON.stringify(res.body)}`)
+        sent++
+      }
+    }),
+  )
+  await eventually(() => (sent >= 100 ? true : undefined), 20_000, '100 commands sent')
+  await worker.kill9()
+  const killedHeld = worker.lines.filter((l) => /partition acquired/.test(l)).map((l) => JSON.parse(l).partition as number)
+  t.pass(`worker killed after ${sent} commands were acknowledged`)
+  const replacement = spawnWaybill(t, ['worker'], env)
+  await walking
+  t.equal(sent, 800)
+
+  const storage = openStorage({ databaseFile: `${dataDir}/waybill.db`, busyTimeoutMs: 1000, bootstrapToken: undefined })
+  t.teardown(() => storage.close())
+  await eventually(() => (storage.inbox.countPending() === 0 ? true : undefined), 30_000, 'all commands decided')
+  t.equal(storage.db.prepare(`SELECT count(*) FROM commands WHERE status = 'rejected'`).pluck().get(), 0, 'nothing rejected')
+  t.same(ids.filter((id) => storage.queries.get(id)?.state !== 'delivered'), [], 'all 200 delivered')
+  t.ok(killedHeld.length > 0, `the killed worker held partitions ${killedHeld}`)
+  const owners = storage.db.prepare('SELECT partition, owner FROM partitions').all() as Array<{ partition: number; owner: string }>
+  for (const partition of killedHeld) {
+    const owner = owners.find((o) => o.partition === partition)?.owner ?? ''
+    t.notMatch(owner, new RegExp(`:${worker.pid}:`), `partition ${partition} has a new owner (${owner})`)
+  }
+  await replacement.stop()
+  t.equal(await serve.stop(), 0, 'serve shuts down cleanly on SIGTERM')
+})
