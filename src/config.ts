@@ -24,6 +24,8 @@ const Env = Type.Object({
   WAYBILL_BUSY_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 2000, default: 500, description: 'SQLite busy timeout; kept far below the queue stall interval' }),
   WAYBILL_STALL_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 5000, description: 'bee-queue stall interval' }),
   WAYBILL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'how often an owner looks for inbox commands whose wake-up job was lost' }),
+  WAYBILL_BATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 20, default: 1, description: 'while commands keep coming, the worker looks for the next batch after this pause instead of waiting for a wake-up job (0: only on wake-ups)' }),
+  WAYBILL_WAKE_COALESCE: Type.Boolean({ default: true, description: 'one wake-up job per partition until its owner starts draining (false: one job per command)' }),
 })
 type Env = Static<typeof Env>
 
@@ -45,6 +47,8 @@ export interface Config {
   readonly busyTimeoutMs: number
   readonly stallIntervalMs: number
   readonly sweepIntervalMs: number
+  readonly batchLingerMs: number
+  readonly coalesceWakes: boolean
 }
 
 export class ConfigError extends Error {
@@ -80,6 +84,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     busyTimeoutMs: parsed.WAYBILL_BUSY_TIMEOUT_MS,
     stallIntervalMs: parsed.WAYBILL_STALL_INTERVAL_MS,
     sweepIntervalMs: parsed.WAYBILL_SWEEP_INTERVAL_MS,
+    batchLingerMs: parsed.WAYBILL_BATCH_LINGER_MS,
+    coalesceWakes: parsed.WAYBILL_WAKE_COALESCE,
   })
 }
 

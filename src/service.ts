@@ -10,12 +10,14 @@ import { Replies } from './queue/replies.js'
 import { openStorage, type Storage } from './storage.js'
 import { ActorCache } from './worker/actor.js'
 import { Ownership } from './worker/ownership.js'
+import type { CommandReport } from './worker/report.js'
 import { Worker } from './worker/worker.js'
 
 /**
- * The composition root: opens the storage, connects the partition queues, and starts the worker
- * (always) and the HTTP API (`serve`). `close()` is the graceful shutdown: stop taking requests, let
- * in-flight ones get their answer, finish the batch in progress, hand the partitions back.
+ * The composition root: opens the storage, connects the partition queues, starts the worker (which
+ * also group-commits the intake) and, for `serve`, the HTTP API. `close()` is the graceful shutdown:
+ * stop taking requests, let in-flight ones get their answer, finish the cycle in progress, hand the
+ * partitions back.
  */
 export interface RunningService {
   readonly config: Config
@@ -24,6 +26,7 @@ export interface RunningService {
   readonly worker: Worker
   readonly ownership: Ownership
   readonly replies: Replies
+  readonly owner: string
   readonly app: FastifyInstance | null
   readonly url: string | null
   readonly log: Logger
@@ -54,6 +57,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       redisUrl: config.redisUrl,
       partitions: config.partitions,
       stallIntervalMs: config.stallIntervalMs,
+      coalesceWakes: config.coalesceWakes,
       onError: (error, where) => log.warn({ err: error, where }, 'redis error'),
     })
   } catch (error) {
@@ -62,61 +66,57 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   }
   const replies = new Replies()
   const actors = new ActorCache(storage.store, { size: config.actorCacheSize })
-  const worker = new Worker(
+  const worker: Worker = new Worker(
     {
-      db: storage.db,
-      store: storage.store,
-      inbox: storage.inbox,
-      epochs: storage.epochs,
-      projector: storage.projector,
-      actors,
-      clock,
-      log,
-      onDecided: (reports) => {
-        // Commands whose request waits elsewhere are announced on Redis; local ones are answered here.
+      db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, actors, clock, log,
+      onDecided: (reports: readonly CommandReport[]) => {
+        // Requests waiting here are answered directly; ids of the others go out on the `decided`
+        // channel for the process that holds them.
         const remote = reports.filter((r) => !replies.isWaiting(r.commandId)).map((r) => r.commandId)
         replies.settle(reports)
         if (remote.length) queues.publishDecided(remote).catch((error) => log.warn({ err: error }, 'decided ids not published'))
       },
       onFenced: (partition) => void ownership.drop(partition),
     },
-    { partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery },
+    { partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs },
   )
-  const ownership = new Ownership(
+  const ownership: Ownership = new Ownership(
     { queues, epochs: storage.epochs, worker, inbox: storage.inbox, clock, log },
     { owner, partitions: config.partitions, leaseMs: Math.max(1000, config.stallIntervalMs), tickMs: config.sweepIntervalMs },
   )
 
   let app: FastifyInstance | null = null
   let url: string | null = null
-  if (options.api) {
-    const intake = new CommandIntake(
-      { inbox: storage.inbox, queues, replies, queries: storage.queries, clock, log },
-      { partitions: config.partitions, replyTimeoutMs: config.replyTimeoutMs },
-    )
-    app = await buildApp(
-      {
-        intake,
-        inbox: storage.inbox,
-        queries: storage.queries,
-        tokens: storage.tokens,
-        checks: {
-          sqlite: () => storage.db.prepare('SELECT 1').pluck().get() === 1,
-          redis: () => queues.available(),
+  try {
+    await ownership.start()
+    if (options.api) {
+      const intake = new CommandIntake(
+        { sink: worker, inbox: storage.inbox, queues, replies, queries: storage.queries, clock, log },
+        { partitions: config.partitions, replyTimeoutMs: config.replyTimeoutMs },
+      )
+      app = await buildApp(
+        {
+          intake, inbox: storage.inbox, queries: storage.queries, tokens: storage.tokens,
+          checks: {
+            sqlite: () => storage.db.prepare('SELECT 1').pluck().get() === 1,
+            redis: () => queues.available(),
+          },
         },
-      },
-      { rateLimit: config.rateLimit, logger: log },
-    )
-  }
-  await ownership.start()
-  if (app && options.listen !== false) {
-    url = await app.listen({ port: config.port, host: config.host })
+        { rateLimit: config.rateLimit, logger: log },
+      )
+      if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host })
+    }
+  } catch (error) {
+    await ownership.stop()
+    await queues.close()
+    storage.close()
+    throw error
   }
   log.info({ owner, partitions: config.partitions, url, dataDir: config.dataDir }, options.api ? 'waybill serving' : 'waybill worker running')
 
   let closing: Promise<void> | null = null
   return {
-    config, storage, queues, worker, ownership, replies, app, url, log,
+    config, storage, queues, worker, ownership, replies, owner, app, url, log,
     close() {
       closing ??= (async () => {
         await app?.close()

@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { PartitionQueues } from '../queue/partition-queues.js'
 import { partitionOf } from '../queue/partitions.js'
 import type { Replies } from '../queue/replies.js'
 import type { ShipmentQueries } from '../projections/queries.js'
 import type { CommandReport } from '../worker/report.js'
-import type { CommandMetadata, Inbox, InboxCommand } from './inbox.js'
+import { newCommandId } from './ids.js'
+import type { CommandMetadata, CommandSink, Inbox, InboxCommand } from './inbox.js'
 
 /**
  * The command path behind the route: commit to the inbox (durable, ordered, deduplicated), wake the
@@ -35,6 +36,9 @@ export interface IntakeOptions {
 }
 
 export interface IntakeDeps {
+  /** Commits commands (the inbox, or the writer thread that owns it). */
+  readonly sink: CommandSink
+  /** Reads outcomes (any connection). */
   readonly inbox: Inbox
   readonly queues: PartitionQueues
   readonly replies: Replies
@@ -64,11 +68,15 @@ export class CommandIntake {
   }
 
   async submit(request: IntakeRequest): Promise<IntakeAnswer> {
-    const { inbox, queues, clock } = this.deps
+    const { sink, queues, replies, clock } = this.deps
     if (!queues.available()) return { kind: 'unavailable', why: 'the queue (Redis) is not reachable' }
-    const result = await inbox
+    const commandId = newCommandId(clock())
+    // Listen before submitting: the cycle that commits the command may decide it at once, and its
+    // report can arrive before the answer to the submission itself.
+    let waiter = request.respondAsync ? null : replies.wait(commandId, this.options.replyTimeoutMs)
+    const result = await sink
       .submit({
-        commandId: randomUUID(),
+        commandId,
         streamId: request.shipmentId,
         partition: partitionOf(request.shipmentId, this.options.partitions),
         payload: request.command,
@@ -79,22 +87,31 @@ export class CommandIntake {
       })
       .catch((error: unknown) => error as Error)
     if (result instanceof Error) {
+      waiter?.cancel()
       if (isSqliteUnavailable(result)) return { kind: 'unavailable', why: `the database cannot take writes (${(result as { code?: string }).code})` }
       throw result
     }
     const command = result.command
-    if (result.kind === 'conflict') return { kind: 'key-conflict', commandId: command.commandId }
-    const replayed = result.kind === 'replay'
-    if (command.status !== 'pending') {
-      const report = this.deps.queries.report(command)
-      if (report) return { kind: 'decided', report, replayed }
+    if (result.kind !== 'new') {
+      waiter?.cancel()
+      if (result.kind === 'conflict') return { kind: 'key-conflict', commandId: command.commandId }
+      // A replay of the first command: its outcome, or wait for it like the first request did.
+      waiter = request.respondAsync ? null : replies.wait(command.commandId, this.options.replyTimeoutMs)
+      const report = this.#decidedMeanwhile(command.commandId)
+      if (report) {
+        waiter?.cancel()
+        return { kind: 'decided', report, replayed: true }
+      }
+    } else {
+      this.deps.onQueued?.(command)
     }
-    if (result.kind === 'new') this.deps.onQueued?.(command)
-    const waiter = request.respondAsync ? null : this.deps.replies.wait(command.commandId, this.options.replyTimeoutMs)
-    try {
-      await queues.wake(command.partition, { commandId: command.commandId, shipmentId: command.streamId })
-    } catch (error) {
-      this.deps.log.warn({ err: error, commandId: command.commandId }, 'wake-up not queued; the owner sweep will pick the command up')
+    const replayed = result.kind === 'replay'
+    if (!waiter?.settled()) {
+      // Not awaited: the command is already durable, and a lost wake-up only delays it until the
+      // owner's sweep. Waiting for Redis here would put its round trips on every request's latency.
+      queues.wake(command.partition, { commandId: command.commandId, shipmentId: command.streamId }).catch((error: unknown) => {
+        this.deps.log.warn({ err: error, commandId: command.commandId }, 'wake-up not queued; the owner sweep will pick the command up')
+      })
     }
     if (!waiter) return { kind: 'queued', commandId: command.commandId, replayed }
     const report = (await waiter.promise) ?? this.#decidedMeanwhile(command.commandId)
@@ -126,5 +143,5 @@ export function canonicalJson(value: unknown): string {
 
 export function isSqliteUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/.test(code)
+  return typeof code === 'string' && /^(SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)|WRITER_UNAVAILABLE)/.test(code)
 }

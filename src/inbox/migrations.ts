@@ -3,8 +3,9 @@ import type { Migration } from '../store/database.js'
 /**
  * commands: the durable inbox and, in the same row, the command's outcome.
  * `seq` is arrival order (commit order of the intake); `command_id` is unique, so a redelivered or
- * retried command is never inserted twice; (device_id, idempotency_key) is unique, so a client key is
- * scoped to the device that sent it. `status` moves once, pending → accepted | rejected, in the same
+ * retried command is never inserted twice (ids are UUIDv7, so that index grows at its end);
+ * (device_id, idempotency_key) is unique where a key was sent, so a client key is scoped to the
+ * device that sent it. `status` moves once, pending → accepted | rejected, in the same
  * transaction that appends the command's event (exactly-once effect).
  */
 export const inboxMigrations: readonly Migration[] = [
@@ -29,9 +30,9 @@ export const inboxMigrations: readonly Migration[] = [
         stream_version  INTEGER,
         event_position  INTEGER REFERENCES events (position),
         decided_at      INTEGER,
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (device_id, idempotency_key)
+        attempts        INTEGER NOT NULL DEFAULT 0
       );
+      CREATE UNIQUE INDEX commands_idempotency ON commands (device_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
       CREATE INDEX commands_pending ON commands (seq) WHERE status = 'pending';
       CREATE INDEX commands_stream ON commands (stream_id, seq);
       CREATE TRIGGER commands_decided_once BEFORE UPDATE OF status ON commands

@@ -22,12 +22,26 @@ export interface PartitionQueuesOptions {
   readonly redisUrl: string
   readonly partitions: number
   readonly stallIntervalMs: number
+  /**
+   * Coalesce wake-ups: a partition gets a new job only when it is not already "armed" (a Redis flag
+   * set with the job and cleared by the consumer just before it drains), and the wake-ups of one
+   * event-loop turn are sent together. Off: one job per command.
+   */
+  readonly coalesceWakes?: boolean
   /** Bound on every Redis call made on a request path. */
   readonly callTimeoutMs?: number
   readonly onError?: (error: Error, where: string) => void
 }
 
 const decidedChannel = `${queuePrefix}:decided`
+const armedKey = (partition: number) => `${queuePrefix}:armed:${partition}`
+/** An armed flag outlives a lost job by at most this long (the owner's sweep covers the gap). */
+const armedTtlMs = 2000
+
+interface PendingWake {
+  readonly job: WakeJob
+  readonly waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }>
+}
 
 export class PartitionQueues {
   readonly client: RedisClient
@@ -37,6 +51,7 @@ export class PartitionQueues {
   readonly #decidedListeners = new Set<(commandIds: readonly string[]) => void>()
   readonly #timeout: number
   #closed = false
+  #wakes: Map<number, PendingWake> | null = null
 
   private constructor(private readonly options: PartitionQueuesOptions) {
     this.#timeout = options.callTimeoutMs ?? 1000
@@ -98,8 +113,42 @@ export class PartitionQueues {
   /** Queues a wake-up job for the partition. Throws RedisUnavailableError fast when Redis is away. */
   async wake(partition: number, job: WakeJob): Promise<void> {
     if (!this.available()) throw new RedisUnavailableError('redis is not connected')
-    const queue = this.#producers[partition]!
-    await withTimeout(queue.createJob(job).setId(job.commandId).save(), this.#timeout, 'enqueue')
+    if (!this.options.coalesceWakes) {
+      await withTimeout(this.#producers[partition]!.createJob(job).setId(job.commandId).save(), this.#timeout, 'enqueue')
+      return
+    }
+    return new Promise((resolve, reject) => {
+      if (!this.#wakes) {
+        this.#wakes = new Map()
+        setImmediate(() => void this.#flushWakes())
+      }
+      const pending = this.#wakes.get(partition) ?? { job, waiters: [] }
+      pending.waiters.push({ resolve, reject })
+      this.#wakes.set(partition, pending)
+    })
+  }
+
+  /** One round trip arms every partition woken this turn; newly armed ones get their job. */
+  async #flushWakes(): Promise<void> {
+    const wakes = this.#wakes!
+    this.#wakes = null
+    const partitions = [...wakes.keys()]
+    try {
+      const multi = this.client.multi()
+      for (const partition of partitions) multi.set(armedKey(partition), '1', 'PX', armedTtlMs, 'NX')
+      const armed = (await call<unknown[]>(this.#timeout, 'arm partitions', (done) => multi.exec(done))) as Array<string | null>
+      await Promise.all(
+        partitions
+          .filter((_, i) => armed[i] === 'OK')
+          .map((partition) => {
+            const { job } = wakes.get(partition)!
+            return withTimeout(this.#producers[partition]!.createJob(job).setId(job.commandId).save(), this.#timeout, 'enqueue')
+          }),
+      )
+      for (const { waiters } of wakes.values()) for (const w of waiters) w.resolve()
+    } catch (error) {
+      for (const { waiters } of wakes.values()) for (const w of waiters) w.reject(error)
+    }
   }
 
   /** Starts the single consumer of a partition in this process: `process(1)`, so jobs run one at a time. */
@@ -107,7 +156,11 @@ export class PartitionQueues {
     if (this.#consumers.has(partition)) return
     const queue = this.#queue(partition, true)
     this.#consumers.set(partition, queue)
-    queue.process(1, (job) => handler(job.data))
+    queue.process(1, async (job) => {
+      // Disarm before draining: a command committed from now on arms (and wakes) the partition again.
+      if (this.options.coalesceWakes) await call(this.#timeout, 'disarm', (done) => this.client.del(armedKey(partition), done)).catch(() => {})
+      return handler(job.data)
+    })
   }
 
   /** Stops consuming a partition (a job in progress finishes first). */

@@ -9,12 +9,18 @@ import type { CommandReport } from '../worker/report.js'
 export class Replies {
   readonly #waiters = new Map<string, Set<(report: CommandReport) => void>>()
 
-  wait(commandId: string, timeoutMs: number): { readonly promise: Promise<CommandReport | null>; readonly cancel: () => void } {
+  wait(
+    commandId: string,
+    timeoutMs: number,
+  ): { readonly promise: Promise<CommandReport | null>; readonly cancel: () => void; readonly settled: () => boolean } {
     let settle!: (report: CommandReport | null) => void
+    let settled = false
     const promise = new Promise<CommandReport | null>((resolve) => (settle = resolve))
     const listener = (report: CommandReport) => done(report)
     const timer = setTimeout(() => done(null), timeoutMs)
     const done = (report: CommandReport | null) => {
+      if (settled) return
+      settled = report !== null
       clearTimeout(timer)
       const set = this.#waiters.get(commandId)
       set?.delete(listener)
@@ -24,7 +30,7 @@ export class Replies {
     let set = this.#waiters.get(commandId)
     if (!set) this.#waiters.set(commandId, (set = new Set()))
     set.add(listener)
-    return { promise, cancel: () => done(null) }
+    return { promise, cancel: () => done(null), settled: () => settled }
   }
 
   isWaiting(commandId: string): boolean {

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises'
 import { decide, machineVersion, type ShipmentCommand } from '../../machines/shipment/index.js'
-import type { Inbox, InboxCommand } from '../inbox/inbox.js'
+import type { CommandSink, Inbox, InboxCommand, NewCommand, SubmitResult } from '../inbox/inbox.js'
 import type { Projector } from '../projections/projection.js'
 import type { Db } from '../store/database.js'
 import type { EventStore } from '../store/event-store.js'
@@ -9,18 +9,22 @@ import { actorFacts, toStoredSnapshot, type Actor, type ActorCache } from './act
 import { commandReport, type CommandReport } from './report.js'
 
 /**
- * The one place where the pure machine meets I/O. A drain pass takes the pending inbox commands of the
- * partitions this process holds, in arrival (`seq`) order, decides each against its shipment's actor,
- * and writes events + outcomes + projections + snapshots in ONE `BEGIN IMMEDIATE` transaction that
- * first checks every partition's fencing epoch (group commit: one fsync for the whole batch).
+ * The one place where the pure machine meets I/O. Each cycle is ONE `BEGIN IMMEDIATE` transaction
+ * (group commit: one fsync): it inserts the commands submitted since the last cycle into the inbox,
+ * takes the pending commands of the partitions this process holds in arrival (`seq`) order, checks
+ * every partition's fencing epoch, decides each command against its shipment's actor, and writes
+ * events + outcomes + projections + snapshots.
  *
- * Nothing outside the transaction changes until it commits: the actor cache is updated and the replies
- * are sent only afterwards, so a failed batch leaves no trace and is simply retried, in order.
+ * Nothing outside the transaction changes until it commits: submissions are answered, the actor cache
+ * is updated and the reports are sent only afterwards, so a failed cycle leaves no trace and is simply
+ * retried, in order (its submissions are first committed on their own).
  */
 export interface WorkerOptions {
   readonly partitions: number
   readonly batchMax: number
   readonly snapshotEvery: number
+  /** After a partial batch, look again after this pause (0: stop until the next kick). */
+  readonly lingerMs: number
 }
 
 export interface WorkerDeps {
@@ -43,9 +47,22 @@ interface Decided {
   readonly actors: Map<string, { actor: Actor; epoch: number }>
 }
 
-export class Worker {
+interface Cycle {
+  readonly submitted: SubmitResult[]
+  readonly batch: InboxCommand[]
+  readonly decided: Decided
+}
+
+interface Submission {
+  readonly command: NewCommand
+  readonly resolve: (result: SubmitResult) => void
+  readonly reject: (error: unknown) => void
+}
+
+export class Worker implements CommandSink {
   readonly #held = new Map<number, number>()
-  readonly #decideBatch: (batch: readonly InboxCommand[]) => Decided
+  readonly #cycle: (intake: readonly NewCommand[]) => Cycle
+  #intake: Submission[] = []
   #requested = false
   #running: Promise<void> | null = null
   #waiters: Array<() => void> = []
@@ -55,8 +72,24 @@ export class Worker {
     private readonly deps: WorkerDeps,
     private readonly options: WorkerOptions,
   ) {
-    const transaction = deps.db.transaction((batch: readonly InboxCommand[]) => this.#decideAll(batch))
-    this.#decideBatch = (batch) => transaction.immediate(batch)
+    const transaction = deps.db.transaction((intake: readonly NewCommand[]): Cycle => {
+      const submitted = deps.inbox.insertAll(intake)
+      const batch = this.#pending()
+      return { submitted, batch, decided: this.#decideAll(batch) }
+    })
+    this.#cycle = (intake) => transaction.immediate(intake)
+  }
+
+  /**
+   * Commits a command to the inbox in the next cycle (with that cycle's decisions) and resolves once
+   * it is durable. If this worker holds the command's partition, that cycle may already decide it.
+   */
+  submit(command: NewCommand): Promise<SubmitResult> {
+    if (this.#stopped) return Promise.reject(Object.assign(new Error('the worker is stopping'), { code: 'WRITER_UNAVAILABLE' }))
+    return new Promise((resolve, reject) => {
+      this.#intake.push({ command, resolve, reject })
+      void this.kick()
+    })
   }
 
   /** This process now owns `partition` under `epoch` (the cache of older epochs is void). */
@@ -94,12 +127,20 @@ export class Worker {
   /** `#running` is cleared in the same synchronous step that sees no further request (no lost kick). */
   async #loop(): Promise<void> {
     try {
+      // Start on the next turn, so that everything submitted in this one shares the first cycle.
+      await yieldToEventLoop()
       await this.#passes()
     } finally {
       this.#running = null
     }
   }
 
+  /**
+   * Drains while there is work. A full batch is followed at once by the next; after a partial batch
+   * (everything pending when the waiters asked is decided, so they are released) the worker lingers
+   * `lingerMs` and looks again, so under load the commands committed meanwhile form the next batch
+   * without a round trip through Redis; it stops at the first empty look.
+   */
   async #passes(): Promise<void> {
     let failures = 0
     while (this.#requested && !this.#stopped) {
@@ -107,14 +148,13 @@ export class Worker {
       const waiters = this.#waiters.splice(0)
       for (;;) {
         if (this.#stopped) break
-        const batch = this.#pending()
-        if (batch.length === 0) break
+        const intake = this.#intake.splice(0)
+        let cycle: Cycle
         try {
-          const decided = this.#decideBatch(batch)
+          cycle = this.#cycle(intake.map((s) => s.command))
           failures = 0
-          for (const [streamId, { actor, epoch }] of decided.actors) this.deps.actors.set(streamId, actor, epoch)
-          this.deps.onDecided(decided.reports, batch)
         } catch (error) {
+          this.#commitIntakeAlone(intake)
           if (error instanceof FencedError) {
             this.revoke(error.partition)
             this.deps.onFenced?.(error.partition)
@@ -122,17 +162,42 @@ export class Worker {
             continue
           }
           failures++
-          this.deps.log.error({ err: error, batch: batch.length, failures }, 'decision batch failed; retrying in place')
+          this.deps.log.error({ err: error, failures }, 'decision cycle failed; retrying in place')
           await sleep(Math.min(1000, 10 * 2 ** Math.min(failures, 7)))
           continue
         }
-        if (batch.length < this.options.batchMax) break
-        await yieldToEventLoop()
+        intake.forEach((s, i) => s.resolve(cycle.submitted[i]!))
+        for (const [streamId, { actor, epoch }] of cycle.decided.actors) this.deps.actors.set(streamId, actor, epoch)
+        if (cycle.batch.length > 0) this.deps.onDecided(cycle.decided.reports, cycle.batch)
+        if (cycle.batch.length === this.options.batchMax) {
+          await yieldToEventLoop()
+          continue
+        }
+        // Everything pending when the waiters asked is decided.
+        for (const resolve of waiters.splice(0)) resolve()
+        if (cycle.batch.length === 0 && intake.length === 0 && this.#intake.length === 0) break
+        if (this.options.lingerMs === 0) {
+          if (this.#intake.length === 0) break
+          continue
+        }
+        await sleep(this.options.lingerMs)
       }
       for (const resolve of waiters) resolve()
       await yieldToEventLoop()
     }
     for (const resolve of this.#waiters.splice(0)) if (this.#stopped) resolve()
+    for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WRITER_UNAVAILABLE' }))
+  }
+
+  /** After a failed cycle its submissions still get committed (or refused) on their own. */
+  #commitIntakeAlone(intake: Submission[]): void {
+    if (intake.length === 0) return
+    try {
+      const results = this.deps.inbox.submitNow(...intake.map((s) => s.command))
+      intake.forEach((s, i) => s.resolve(results[i]!))
+    } catch (error) {
+      for (const s of intake) s.reject(error)
+    }
   }
 
   #pending(): InboxCommand[] {

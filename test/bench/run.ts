@@ -38,6 +38,7 @@ async function startWaybill(extraEnv: Record<string, string> = {}): Promise<Targ
     WAYBILL_RATE_LIMIT: '0',
     WAYBILL_EMBEDDED_REDIS: 'never',
     WAYBILL_LOG_LEVEL: 'warn',
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WAYBILL_')) as [string, string][]),
     ...extraEnv,
   })
   await untilHealthy(`http://127.0.0.1:${port}`, child)

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { Inbox, OutcomeConflictError, type NewCommand } from '../../src/inbox/inbox.js'
+import { Inbox, OutcomeConflictError, type InboxCommand, type NewCommand, type SubmitResult } from '../../src/inbox/inbox.js'
 import { inboxMigrations } from '../../src/inbox/migrations.js'
 import { canonicalJson, fingerprintHash } from '../../src/inbox/intake.js'
 import { migrate, openDatabase } from '../../src/store/database.js'
@@ -30,11 +30,9 @@ function command(overrides: Partial<NewCommand> = {}): NewCommand {
   }
 }
 
-t.test('submissions in one turn are committed together and keep arrival order', async (t) => {
+t.test('commands inserted together keep their arrival order', async (t) => {
   const { inbox } = open(t)
-  const submitted = [inbox.submit(command()), inbox.submit(command()), inbox.submit(command())]
-  t.equal(inbox.countPending(), 0, 'nothing is written until the group commit of this turn')
-  const results = await Promise.all(submitted)
+  const results = inbox.submitNow(command(), command(), command())
   t.same(results.map((r) => r.kind), ['new', 'new', 'new'])
   const seqs = results.map((r) => r.command.seq)
   t.same(seqs, [...seqs].sort((a, b) => a - b), 'seq follows submission order')
@@ -44,30 +42,27 @@ t.test('submissions in one turn are committed together and keep arrival order', 
 
 t.test('an idempotency key is scoped to its device and bound to its request', async (t) => {
   const { inbox } = open(t)
-  const first = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h1' }))
+  const [first] = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h1' })) as [SubmitResult]
   t.equal(first.kind, 'new')
-  const again = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h1' }))
+  const [again] = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h1' })) as [SubmitResult]
   t.same([again.kind, again.command.commandId], ['replay', first.command.commandId], 'same key, same request: the first command')
-  const other = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h2' }))
+  const [other] = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h2' })) as [SubmitResult]
   t.same([other.kind, other.command.commandId], ['conflict', first.command.commandId], 'same key, other request: a conflict')
-  const otherDevice = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h2', metadata: { deviceId: 'dev-2' } }))
+  const [otherDevice] = inbox.submitNow(command({ idempotencyKey: 'k', requestHash: 'h2', metadata: { deviceId: 'dev-2' } })) as [SubmitResult]
   t.equal(otherDevice.kind, 'new', 'another device may use the same key')
   t.equal(inbox.countPending(), 2)
 })
 
 t.test('the same key twice in one group commit: one command', async (t) => {
   const { inbox } = open(t)
-  const [a, b] = await Promise.all([
-    inbox.submit(command({ idempotencyKey: 'k2', requestHash: 'h' })),
-    inbox.submit(command({ idempotencyKey: 'k2', requestHash: 'h' })),
-  ])
+  const [a, b] = inbox.submitNow(command({ idempotencyKey: 'k2', requestHash: 'h' }), command({ idempotencyKey: 'k2', requestHash: 'h' }))
   t.same([a!.kind, b!.kind], ['new', 'replay'])
   t.equal(a!.command.commandId, b!.command.commandId)
 })
 
 t.test('an outcome is recorded once', async (t) => {
   const { inbox } = open(t)
-  const { command: c } = inbox.submitNow(command())
+  const { command: c } = inbox.submitNow(command())[0]!
   const outcome = { status: 'rejected' as const, reason: 'invalid_transition', detail: 'no', streamVersion: 0, eventPosition: null, decidedAt: 5 }
   inbox.recordOutcome(c.commandId, outcome)
   t.throws(() => inbox.recordOutcome(c.commandId, { ...outcome, status: 'accepted' }), OutcomeConflictError)
@@ -77,9 +72,7 @@ t.test('an outcome is recorded once', async (t) => {
 
 t.test('pending commands of chosen partitions, in seq order', async (t) => {
   const { inbox } = open(t)
-  const a = inbox.submitNow(command({ partition: 1 })).command
-  const b = inbox.submitNow(command({ partition: 2 })).command
-  const c = inbox.submitNow(command({ partition: 1 })).command
+  const [a, b, c] = inbox.submitNow(command({ partition: 1 }), command({ partition: 2 }), command({ partition: 1 })).map((r) => r.command) as [InboxCommand, InboxCommand, InboxCommand]
   t.same(inbox.pending(10, [1]).map((x) => x.commandId), [a.commandId, c.commandId])
   t.same(inbox.pending(10, [2, 1]).map((x) => x.commandId), [a.commandId, b.commandId, c.commandId])
   t.same(inbox.pending(1).map((x) => x.commandId), [a.commandId])

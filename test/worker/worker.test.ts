@@ -26,14 +26,14 @@ function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: n
       onDecided: (r) => reports.push(...r),
       onFenced: (p) => fenced.push(p),
     },
-    { partitions: 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16 },
+    { partitions: 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: 0 },
   )
 
   const submit = (streamId: string, payload: { type: string } & Record<string, unknown>): InboxCommand =>
     storage.inbox.submitNow({
       commandId: randomUUID(), streamId, partition: 0, payload, metadata: { deviceId: 'd1' },
       idempotencyKey: null, requestHash: null, receivedAt: clock,
-    }).command
+    })[0]!.command
   return { storage, worker, actors, hydrations, reports, fenced, errors, submit }
 }
 
@@ -161,4 +161,50 @@ t.test('a worker holding no partition decides nothing', async (t) => {
   submit('N', { type: 'REGISTER' })
   await worker.kick()
   t.equal(storage.inbox.countPending(), 1)
+})
+
+const newCommand = (streamId: string, payload: { type: string } & Record<string, unknown>) => ({
+  commandId: randomUUID(), streamId, partition: 0, payload, metadata: { deviceId: 'd1' },
+  idempotencyKey: null, requestHash: null, receivedAt: 1,
+})
+
+t.test('submitted commands are committed and decided in one cycle, in submission order', async (t) => {
+  const { storage, worker, reports } = setup(t)
+  worker.grant(0, storage.epochs.claim(0, 'me', 1))
+  const results = await Promise.all([
+    worker.submit(newCommand('I', { type: 'REGISTER' })),
+    worker.submit(newCommand('I', { type: 'ASSIGN', truckId: 'T1' })),
+    worker.submit(newCommand('I', { type: 'SHIP' })),
+  ])
+  t.same(results.map((r) => r.kind), ['new', 'new', 'new'])
+  t.ok(results[0]!.command.seq < results[1]!.command.seq && results[1]!.command.seq < results[2]!.command.seq)
+  t.same(reports.map((r) => `${r.type}:${r.outcome}`), ['REGISTER:accepted', 'ASSIGN:accepted', 'SHIP:accepted'])
+  const decidedAt = new Set(results.map((r) => storage.inbox.get(r.command.commandId)!.decidedAt))
+  t.equal(decidedAt.size, 1, 'one cycle (one transaction) decided all three')
+})
+
+t.test('a worker that holds no partition still commits what is submitted to it', async (t) => {
+  const { storage, worker } = setup(t)
+  const [result] = await Promise.all([worker.submit(newCommand('J', { type: 'REGISTER' }))])
+  t.equal(result!.kind, 'new')
+  t.match(storage.inbox.get(result!.command.commandId), { status: 'pending' })
+})
+
+t.test('when a cycle fails, its submissions are still committed on their own', async (t) => {
+  const { storage, worker, errors } = setup(t)
+  worker.grant(0, storage.epochs.claim(0, 'me', 1))
+  storage.db.exec(`CREATE TEMP TRIGGER fail_events BEFORE INSERT ON main.events BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+  const result = await worker.submit(newCommand('K', { type: 'REGISTER' }))
+  t.equal(result.kind, 'new')
+  t.match(storage.inbox.get(result.command.commandId), { status: 'pending' }, 'durable although its decision failed')
+  t.ok(errors.length >= 1)
+  storage.db.exec('DROP TRIGGER temp.fail_events')
+  await worker.kick()
+  t.match(storage.inbox.get(result.command.commandId), { status: 'accepted' })
+})
+
+t.test('a stopped worker refuses submissions', async (t) => {
+  const { worker } = setup(t)
+  await worker.stop()
+  await t.rejects(worker.submit(newCommand('L', { type: 'REGISTER' })), { code: 'WRITER_UNAVAILABLE' })
 })
