@@ -1,5 +1,9 @@
+import fc from 'fast-check'
 import t from 'tap'
+import { transition } from 'xstate'
 import {
+  shipmentMachine,
+  step,
   decide,
   evolve,
   initialSnapshot,
@@ -162,4 +166,37 @@ t.test('persisted snapshots restore to an equivalent snapshot', async (t) => {
       t.same({ outcome: b.outcome, reason: 'reason' in b ? b.reason : null }, { outcome: a.outcome, reason: 'reason' in a ? a.reason : null })
     }
   }
+})
+
+t.test('the reused-scope step computes exactly what XState transition() computes (property)', async (t) => {
+  const truck = fc.constantFrom('T1', 'T2', 'T3')
+  const command = fc.oneof(
+    fc.record({ type: fc.constant('REGISTER' as const), origin: fc.option(fc.string({ maxLength: 5 }), { nil: undefined }) }, { requiredKeys: ['type'] }),
+    fc.record({ type: fc.constant('ASSIGN' as const), truckId: truck }),
+    fc.constant({ type: 'UNASSIGN' as const }),
+    fc.constant({ type: 'SHIP' as const }),
+    fc.record({ type: fc.constant('DELIVER' as const), receivedBy: fc.option(fc.string({ maxLength: 5 }), { nil: undefined }) }, { requiredKeys: ['type'] }),
+    fc.record({ type: fc.constant('CANCEL' as const), reason: fc.option(fc.string({ maxLength: 5 }), { nil: undefined }) }, { requiredKeys: ['type'] }),
+  )
+  let compared = 0
+  fc.assert(
+    fc.property(fc.array(command as fc.Arbitrary<ShipmentCommand>, { minLength: 5, maxLength: 30 }), (commands) => {
+      let reference = initialSnapshot()
+      let fast = initialSnapshot()
+      for (const c of commands) {
+        const [next] = transition(shipmentMachine, reference, c)
+        const mine = step(fast, c)
+        if (JSON.stringify([next.value, next.context, next.status]) !== JSON.stringify([mine.value, mine.context, mine.status])) return false
+        const decision = decide(fast, c)
+        const changed = JSON.stringify([next.value, next.context]) !== JSON.stringify([reference.value, reference.context])
+        if ((decision.outcome === 'accepted') !== changed) return false
+        reference = next
+        fast = mine
+        compared++
+      }
+      return true
+    }),
+    { numRuns: 3000 },
+  )
+  t.ok(compared >= 15000, `${compared} steps compared`)
 })
