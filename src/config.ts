@@ -18,7 +18,7 @@ const Env = Type.Object({
   WAYBILL_RATE_LIMIT: Type.Integer({ minimum: 0, default: 50, description: 'requests per second per token before 429; 0 turns the limit off' }),
   WAYBILL_EMBEDDED_REDIS: Type.Union([Type.Literal('auto'), Type.Literal('never')], { default: 'auto', description: 'start and supervise a redis-server when none answers at a local REDIS_URL' }),
   WAYBILL_LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'log level (JSON logs on stdout)' }),
-  WAYBILL_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10000, default: 256, description: 'most commands decided in one SQLite transaction (group commit)' }),
+  WAYBILL_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10000, default: 256, description: 'most commands taken in and decided per SQLite transaction (group commit; 1 = one transaction per command)' }),
   WAYBILL_ACTOR_CACHE: Type.Integer({ minimum: 0, default: 10000, description: 'hydrated shipments kept in memory per worker (0 = none)' }),
   WAYBILL_SNAPSHOT_EVERY: Type.Integer({ minimum: 1, default: 16, description: 'persist a snapshot every N events of a shipment' }),
   WAYBILL_BUSY_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 2000, default: 500, description: 'SQLite busy timeout; kept far below the queue stall interval' }),

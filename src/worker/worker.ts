@@ -148,7 +148,7 @@ export class Worker implements CommandSink {
       const waiters = this.#waiters.splice(0)
       for (;;) {
         if (this.#stopped) break
-        const intake = this.#intake.splice(0)
+        const intake = this.#intake.splice(0, this.options.batchMax)
         let cycle: Cycle
         try {
           cycle = this.#cycle(intake.map((s) => s.command))
@@ -169,18 +169,16 @@ export class Worker implements CommandSink {
         intake.forEach((s, i) => s.resolve(cycle.submitted[i]!))
         for (const [streamId, { actor, epoch }] of cycle.decided.actors) this.deps.actors.set(streamId, actor, epoch)
         if (cycle.batch.length > 0) this.deps.onDecided(cycle.decided.reports, cycle.batch)
-        if (cycle.batch.length === this.options.batchMax) {
+        if (cycle.batch.length === this.options.batchMax || this.#intake.length >= this.options.batchMax) {
           await yieldToEventLoop()
           continue
         }
         // Everything pending when the waiters asked is decided.
         for (const resolve of waiters.splice(0)) resolve()
-        if (cycle.batch.length === 0 && intake.length === 0 && this.#intake.length === 0) break
-        if (this.options.lingerMs === 0) {
-          if (this.#intake.length === 0) break
-          continue
-        }
-        await sleep(this.options.lingerMs)
+        const idle = cycle.batch.length === 0 && intake.length === 0 && this.#intake.length === 0
+        if (idle || (this.options.lingerMs === 0 && this.#intake.length === 0)) break
+        if (this.options.lingerMs === 0) await yieldToEventLoop()
+        else await sleep(this.options.lingerMs)
       }
       for (const resolve of waiters) resolve()
       await yieldToEventLoop()
