@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Config } from './config.js'
+import { parseFaults } from './faults.js'
 import { buildApp } from './http/app.js'
 import { CommandIntake } from './inbox/intake.js'
 import { PartitionQueues } from './queue/partition-queues.js'
@@ -50,6 +51,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const log = options.logger ?? createLogger(config)
   const clock = options.clock ?? Date.now
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const faults = parseFaults(config.faults)
+  if (config.faults) log.warn({ faults: config.faults }, 'FAULT INJECTION IS ON (WAYBILL_FAULTS): for tests only')
   const storage = openStorage(config, clock)
   let queues: PartitionQueues
   try {
@@ -68,7 +71,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const actors = new ActorCache(storage.store, { size: config.actorCacheSize })
   const worker: Worker = new Worker(
     {
-      db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, actors, clock, log,
+      db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, parking: storage.parking,
+      actors, clock, log, faults,
       onDecided: (reports: readonly CommandReport[]) => {
         // Requests waiting here are answered directly; ids of the others go out on the `decided`
         // channel for the process that holds them.
@@ -78,11 +82,14 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       },
       onFenced: (partition) => void ownership.drop(partition),
     },
-    { partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs },
+    {
+      partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs,
+      maxAttempts: config.maxAttempts, intakeWaitMs: Math.max(2000, config.replyTimeoutMs),
+    },
   )
   const ownership: Ownership = new Ownership(
     { queues, epochs: storage.epochs, worker, inbox: storage.inbox, clock, log },
-    { owner, partitions: config.partitions, leaseMs: Math.max(1000, config.stallIntervalMs), tickMs: config.sweepIntervalMs },
+    { owner, partitions: config.partitions, leaseMs: Math.max(1000, config.stallIntervalMs), tickMs: config.sweepIntervalMs, ignoreLeases: faults.ignoreLeases },
   )
 
   let app: FastifyInstance | null = null
@@ -92,17 +99,18 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     if (options.api) {
       const intake = new CommandIntake(
         { sink: worker, inbox: storage.inbox, queues, replies, queries: storage.queries, clock, log },
-        { partitions: config.partitions, replyTimeoutMs: config.replyTimeoutMs },
+        { partitions: config.partitions, replyTimeoutMs: config.replyTimeoutMs, maxPending: config.maxPending },
       )
       app = await buildApp(
         {
-          intake, inbox: storage.inbox, queries: storage.queries, tokens: storage.tokens,
+          intake, inbox: storage.inbox, queries: storage.queries, tokens: storage.tokens, parking: storage.parking, store: storage.store, clock,
+          kick: () => void worker.kick(),
           checks: {
             sqlite: () => storage.db.prepare('SELECT 1').pluck().get() === 1,
             redis: () => queues.available(),
           },
         },
-        { rateLimit: config.rateLimit, logger: log },
+        { rateLimit: config.rateLimit, maxEventLoopDelayMs: config.maxEventLoopDelayMs, requestTimeoutMs: config.requestTimeoutMs, logger: log, faults },
       )
       if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host })
     }

@@ -2,6 +2,7 @@ import { tokenMigrations, TokenStore } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { inboxMigrations } from './inbox/migrations.js'
 import { Inbox } from './inbox/inbox.js'
+import { Parking } from './inbox/parking.js'
 import { Projector } from './projections/projection.js'
 import { ShipmentQueries } from './projections/queries.js'
 import { shipmentsProjection } from './projections/shipments.js'
@@ -18,6 +19,7 @@ export interface Storage {
   readonly db: Db
   readonly store: EventStore
   readonly inbox: Inbox
+  readonly parking: Parking
   readonly epochs: PartitionEpochs
   readonly projector: Projector
   readonly queries: ShipmentQueries
@@ -31,10 +33,12 @@ export function openStorage(config: Pick<Config, 'databaseFile' | 'busyTimeoutMs
   const db = openDatabase(config.databaseFile, { busyTimeoutMs: config.busyTimeoutMs })
   migrate(db, [...storeMigrations, ...inboxMigrations, ...tokenMigrations, ...projections.flatMap((p) => p.migrations)])
   const store = new EventStore(db)
+  const inbox = new Inbox(db)
   return {
     db,
     store,
-    inbox: new Inbox(db),
+    inbox,
+    parking: new Parking(db, inbox),
     epochs: new PartitionEpochs(db),
     projector: new Projector(db, projections),
     queries: new ShipmentQueries(db, store),

@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
+import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TokenStore } from '../auth/tokens.js'
+import type { Faults } from '../faults.js'
 import type { Inbox } from '../inbox/inbox.js'
+import type { Parking } from '../inbox/parking.js'
+import type { EventStore } from '../store/event-store.js'
 import type { CommandIntake } from '../inbox/intake.js'
 import type { ShipmentQueries } from '../projections/queries.js'
 import { registerAuth } from './auth.js'
-import { handleError, notFoundHandler, RateLimited } from './problems.js'
+import { handleError, notFoundHandler, problem, RateLimited, sendProblem } from './problems.js'
+import { adminRoutes } from './routes/admin.js'
 import { commandRoutes } from './routes/commands.js'
 import { healthRoutes } from './routes/health.js'
 import { shipmentRoutes } from './routes/shipments.js'
@@ -22,13 +27,23 @@ export interface AppDeps {
   readonly inbox: Inbox
   readonly queries: ShipmentQueries
   readonly tokens: TokenStore
+  readonly parking: Parking
+  readonly store: EventStore
+  readonly clock: () => number
+  /** Wakes the local worker (after an admin unparked a shipment). */
+  readonly kick: () => void
   readonly checks: Readonly<Record<string, () => boolean | Promise<boolean>>>
 }
 
 export interface AppOptions {
   /** Requests per second per token before 429; 0 = no limit. */
   readonly rateLimit: number
+  /** Event-loop delay above which requests are shed (503). */
+  readonly maxEventLoopDelayMs: number
+  /** Time a client has to send its whole request. */
+  readonly requestTimeoutMs: number
   readonly logger?: FastifyBaseLogger
+  readonly faults?: Faults
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
@@ -37,9 +52,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: 16 * 1024,
-    // A client that drips its request is cut off; idle keep-alive sockets are closed.
-    requestTimeout: 10_000,
-    connectionTimeout: 10_000,
+    // A client that drips its request is cut off (408) while others are served; idle keep-alive
+    // sockets are closed.
+    requestTimeout: options.requestTimeoutMs,
+    connectionTimeout: Math.max(options.requestTimeoutMs, 10_000),
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
     // A valid incoming X-Request-Id is kept (traceable from the scanner), else one is made.
@@ -60,7 +76,18 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  app.server.headersTimeout = options.requestTimeoutMs
   registerAuth(app, deps.tokens)
+  // Load shedding: when the event loop lags, refuse work early (503 + Retry-After) instead of
+  // letting every request time out; /health keeps answering.
+  await app.register(underPressure, {
+    maxEventLoopDelay: options.maxEventLoopDelayMs,
+    pressureHandler: (request, reply, type, value) => {
+      if (request.url === '/health') return
+      request.log.warn({ type, value }, 'shedding load')
+      sendProblem(reply, problem('unavailable', `the service is overloaded (${type}); retry shortly`), { 'retry-after': '1' })
+    },
+  })
   if (options.rateLimit > 0) {
     await app.register(rateLimit, {
       max: options.rateLimit,
@@ -73,5 +100,12 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   await app.register(healthRoutes, { checks: deps.checks })
   await app.register(commandRoutes, { intake: deps.intake, inbox: deps.inbox, queries: deps.queries })
   await app.register(shipmentRoutes, { queries: deps.queries })
+  await app.register(adminRoutes, { parking: deps.parking, store: deps.store, clock: deps.clock, onUnparked: deps.kick })
+  if (options.faults) {
+    const faults = options.faults
+    app.addHook('onResponse', async (request) => {
+      if (request.method === 'POST' && request.routeOptions.url === '/shipments/:shipmentId/commands') faults.at('after-reply')
+    })
+  }
   return app
 }

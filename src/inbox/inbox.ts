@@ -109,6 +109,7 @@ export class Inbox {
   readonly #pendingIn: Statement
   readonly #decide: Statement
   readonly #countPending: Statement
+  readonly #failed: Statement
   readonly #submitAll: Transaction<(commands: readonly NewCommand[]) => SubmitResult[]>
 
   constructor(db: Db) {
@@ -118,11 +119,13 @@ export class Inbox {
     ).pluck()
     this.#byId = db.prepare(`SELECT ${columns} FROM commands WHERE command_id = ?`)
     this.#byKey = db.prepare(`SELECT ${columns} FROM commands WHERE device_id = ? AND idempotency_key = ?`)
-    this.#pending = db.prepare(`SELECT ${columns} FROM commands WHERE status = 'pending' ORDER BY seq LIMIT ?`)
+    const notParked = 'NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)'
+    this.#pending = db.prepare(`SELECT ${columns} FROM commands WHERE status = 'pending' AND ${notParked} ORDER BY seq LIMIT ?`)
     this.#pendingIn = db.prepare(
       `SELECT ${columns} FROM commands WHERE status = 'pending'
-       AND partition IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
+       AND partition IN (SELECT value FROM json_each(?)) AND ${notParked} ORDER BY seq LIMIT ?`,
     )
+    this.#failed = db.prepare('UPDATE commands SET attempts = attempts + 1, last_error = ? WHERE command_id = ? RETURNING attempts').pluck()
     this.#decide = db.prepare(
       `UPDATE commands SET status = ?, reason = ?, detail = ?, stream_version = ?, event_position = ?, decided_at = ?
        WHERE command_id = ? AND status = 'pending'`,
@@ -178,10 +181,15 @@ export class Inbox {
     return row && toCommand(row)
   }
 
-  /** Pending commands in arrival order, of the given partitions (all when omitted). */
+  /** Pending commands in arrival order, of the given partitions (all when omitted), parked shipments left out. */
   pending(limit: number, partitions?: readonly number[]): InboxCommand[] {
     const rows = (partitions ? this.#pendingIn.all(JSON.stringify(partitions), limit) : this.#pending.all(limit)) as CommandRow[]
     return rows.map(toCommand)
+  }
+
+  /** Counts a failed attempt at deciding the command (its own transaction); returns the attempts so far. */
+  recordFailure(commandId: string, error: string): number {
+    return this.#failed.get(error.slice(0, 1000), commandId) as number
   }
 
   countPending(): number {

@@ -33,6 +33,8 @@ export type IntakeAnswer =
 export interface IntakeOptions {
   readonly partitions: number
   readonly replyTimeoutMs: number
+  /** Admission control: above this many undecided commands, new ones are refused (503). */
+  readonly maxPending: number
 }
 
 export interface IntakeDeps {
@@ -50,6 +52,9 @@ export interface IntakeDeps {
 }
 
 export class CommandIntake {
+  /** The inbox depth, counted at most every 100 ms (a count per request would cost more than it saves). */
+  #depth = { at: 0, count: 0 }
+
   constructor(
     private readonly deps: IntakeDeps,
     private readonly options: IntakeOptions,
@@ -70,6 +75,8 @@ export class CommandIntake {
   async submit(request: IntakeRequest): Promise<IntakeAnswer> {
     const { sink, queues, replies, clock } = this.deps
     if (!queues.available()) return { kind: 'unavailable', why: 'the queue (Redis) is not reachable' }
+    const depth = this.#inboxDepth()
+    if (depth >= this.options.maxPending) return { kind: 'unavailable', why: `${depth} commands are waiting to be decided` }
     const commandId = newCommandId(clock())
     // Listen before submitting: the cycle that commits the command may decide it at once, and its
     // report can arrive before the answer to the submission itself.
@@ -116,6 +123,12 @@ export class CommandIntake {
     if (!waiter) return { kind: 'queued', commandId: command.commandId, replayed }
     const report = (await waiter.promise) ?? this.#decidedMeanwhile(command.commandId)
     return report ? { kind: 'decided', report, replayed } : { kind: 'queued', commandId: command.commandId, replayed }
+  }
+
+  #inboxDepth(): number {
+    const now = this.deps.clock()
+    if (now - this.#depth.at >= 100) this.#depth = { at: now, count: this.deps.inbox.countPending() }
+    return this.#depth.count
   }
 
   /** A last look in SQLite when the wait timed out (covers a reply lost between processes). */

@@ -40,4 +40,20 @@ export const inboxMigrations: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'commands: an outcome is final'); END;
     `,
   },
+  {
+    id: 'inbox/2-parking',
+    sql: `
+      ALTER TABLE commands ADD COLUMN last_error TEXT;
+      -- A parked shipment: its oldest pending command kept failing for an infrastructure reason.
+      -- Its commands wait (in order) until an admin retries or discards that command; other
+      -- shipments keep flowing.
+      CREATE TABLE parked (
+        stream_id  TEXT    PRIMARY KEY,
+        command_id TEXT    NOT NULL REFERENCES commands (command_id),
+        error      TEXT    NOT NULL,
+        attempts   INTEGER NOT NULL,
+        parked_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ]

@@ -22,6 +22,8 @@ export interface OwnershipOptions {
   readonly tickMs: number
   /** Most partitions to hold; default: a fair share of the live workers. */
   readonly maxPartitions?: number
+  /** Negative control for tests (WAYBILL_FAULTS=ignore-leases): claim every partition, leases or not. */
+  readonly ignoreLeases?: boolean
 }
 
 export interface OwnershipDeps {
@@ -69,7 +71,9 @@ export class Ownership {
   async tick(): Promise<void> {
     if (this.#stopped) return
     const { queues, worker } = this.deps
-    if (queues.available()) {
+    if (this.options.ignoreLeases) {
+      for (let partition = 0; partition < this.options.partitions; partition++) if (!worker.held().has(partition)) await this.#acquire(partition)
+    } else if (queues.available()) {
       try {
         await this.#leases()
       } catch (error) {

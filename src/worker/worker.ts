@@ -1,6 +1,8 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises'
 import { decide, machineVersion, type ShipmentCommand } from '../../machines/shipment/index.js'
+import type { Faults } from '../faults.js'
 import type { CommandSink, Inbox, InboxCommand, NewCommand, SubmitResult } from '../inbox/inbox.js'
+import type { Parking } from '../inbox/parking.js'
 import type { Projector } from '../projections/projection.js'
 import type { Db } from '../store/database.js'
 import type { EventStore } from '../store/event-store.js'
@@ -25,6 +27,10 @@ export interface WorkerOptions {
   readonly snapshotEvery: number
   /** After a partial batch, look again after this pause (0: stop until the next kick). */
   readonly lingerMs: number
+  /** Failed attempts at one command before its shipment is parked. */
+  readonly maxAttempts: number
+  /** How long a submission may wait for the database (locked by another process) before it fails. */
+  readonly intakeWaitMs: number
 }
 
 export interface WorkerDeps {
@@ -33,13 +39,26 @@ export interface WorkerDeps {
   readonly inbox: Inbox
   readonly epochs: PartitionEpochs
   readonly projector: Projector
+  readonly parking: Parking
   readonly actors: ActorCache
+  readonly faults?: Faults
   readonly clock: () => number
   readonly log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void }
   /** Called after each commit with the reports of the commands it decided. */
   readonly onDecided: (reports: readonly CommandReport[], commands: readonly InboxCommand[]) => void
   /** Called when a write found the partition claimed by a newer owner. */
   readonly onFenced?: (partition: number) => void
+  /** Called when a shipment was parked. */
+  readonly onParked?: (command: InboxCommand, error: string) => void
+}
+
+/**
+ * Errors that say nothing about the command being decided (the database is locked, full or failing):
+ * retried in place with backoff, never counted against a command.
+ */
+export function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)/.test(code)
 }
 
 interface Decided {
@@ -57,11 +76,13 @@ interface Submission {
   readonly command: NewCommand
   readonly resolve: (result: SubmitResult) => void
   readonly reject: (error: unknown) => void
+  /** When it was submitted (the intake wait counts from here). */
+  readonly since: number
 }
 
 export class Worker implements CommandSink {
   readonly #held = new Map<number, number>()
-  readonly #cycle: (intake: readonly NewCommand[]) => Cycle
+  readonly #cycle: (intake: readonly NewCommand[], only?: InboxCommand) => Cycle
   #intake: Submission[] = []
   #requested = false
   #running: Promise<void> | null = null
@@ -72,12 +93,15 @@ export class Worker implements CommandSink {
     private readonly deps: WorkerDeps,
     private readonly options: WorkerOptions,
   ) {
-    const transaction = deps.db.transaction((intake: readonly NewCommand[]): Cycle => {
+    const transaction = deps.db.transaction((intake: readonly NewCommand[], only?: InboxCommand): Cycle => {
+      deps.faults?.at('before-commit')
       const submitted = deps.inbox.insertAll(intake)
-      const batch = this.#pending()
-      return { submitted, batch, decided: this.#decideAll(batch) }
+      const batch = only ? [only] : this.#pending()
+      const decided = this.#decideAll(batch)
+      if (batch.length > 0) deps.faults?.at('after-events')
+      return { submitted, batch, decided }
     })
-    this.#cycle = (intake) => transaction.immediate(intake)
+    this.#cycle = (intake, only) => transaction.immediate(intake, only)
   }
 
   /**
@@ -87,7 +111,7 @@ export class Worker implements CommandSink {
   submit(command: NewCommand): Promise<SubmitResult> {
     if (this.#stopped) return Promise.reject(Object.assign(new Error('the worker is stopping'), { code: 'WRITER_UNAVAILABLE' }))
     return new Promise((resolve, reject) => {
-      this.#intake.push({ command, resolve, reject })
+      this.#intake.push({ command, resolve, reject, since: Date.now() })
       void this.kick()
     })
   }
@@ -156,19 +180,20 @@ export class Worker implements CommandSink {
         } catch (error) {
           this.#commitIntakeAlone(intake)
           if (error instanceof FencedError) {
-            this.revoke(error.partition)
-            this.deps.onFenced?.(error.partition)
-            this.deps.log.warn({ err: error, partition: error.partition }, 'partition taken over by another worker')
+            this.#fenced(error)
             continue
           }
           failures++
-          this.deps.log.error({ err: error, failures }, 'decision cycle failed; retrying in place')
+          if (isTransient(error)) {
+            this.deps.log.warn({ err: error, failures }, 'database unavailable; retrying in place')
+          } else {
+            this.deps.log.error({ err: error, failures }, 'decision cycle failed; finding the command that fails')
+            await this.#isolate()
+          }
           await sleep(Math.min(1000, 10 * 2 ** Math.min(failures, 7)))
           continue
         }
-        intake.forEach((s, i) => s.resolve(cycle.submitted[i]!))
-        for (const [streamId, { actor, epoch }] of cycle.decided.actors) this.deps.actors.set(streamId, actor, epoch)
-        if (cycle.batch.length > 0) this.deps.onDecided(cycle.decided.reports, cycle.batch)
+        this.#committed(intake, cycle)
         if (cycle.batch.length === this.options.batchMax || this.#intake.length >= this.options.batchMax) {
           await yieldToEventLoop()
           continue
@@ -187,14 +212,64 @@ export class Worker implements CommandSink {
     for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WRITER_UNAVAILABLE' }))
   }
 
-  /** After a failed cycle its submissions still get committed (or refused) on their own. */
+  /** After a committed cycle: answer submissions, remember actors, report decisions. */
+  #committed(intake: Submission[], cycle: Cycle): void {
+    this.deps.faults?.at('after-commit')
+    intake.forEach((s, i) => s.resolve(cycle.submitted[i]!))
+    for (const [streamId, { actor, epoch }] of cycle.decided.actors) this.deps.actors.set(streamId, actor, epoch)
+    if (cycle.batch.length > 0) this.deps.onDecided(cycle.decided.reports, cycle.batch)
+  }
+
+  #fenced(error: FencedError): void {
+    this.revoke(error.partition)
+    this.deps.onFenced?.(error.partition)
+    this.deps.log.warn({ err: error, partition: error.partition }, 'partition taken over by another worker')
+  }
+
+  /**
+   * After a failed cycle its submissions are committed on their own. While the database is locked
+   * (another process) they wait, in order, up to `intakeWaitMs`; other errors refuse them (503).
+   */
   #commitIntakeAlone(intake: Submission[]): void {
     if (intake.length === 0) return
     try {
       const results = this.deps.inbox.submitNow(...intake.map((s) => s.command))
       intake.forEach((s, i) => s.resolve(results[i]!))
     } catch (error) {
-      for (const s of intake) s.reject(error)
+      const code = (error as { code?: string }).code ?? ''
+      const now = Date.now()
+      const waiting = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? intake.filter((s) => now - s.since < this.options.intakeWaitMs) : []
+      for (const s of intake) if (!waiting.includes(s)) s.reject(error)
+      this.#intake.unshift(...waiting)
+    }
+  }
+
+  /**
+   * A cycle failed for a reason that may be one command's: decide the pending commands one per
+   * transaction, in order, up to the first that fails. That command's failure is counted; at
+   * `maxAttempts` its shipment is parked, so that the others flow while an admin looks at it.
+   */
+  async #isolate(): Promise<void> {
+    for (const command of this.#pending()) {
+      try {
+        this.#committed([], this.#cycle([], command))
+      } catch (error) {
+        if (error instanceof FencedError) return this.#fenced(error)
+        if (isTransient(error)) return
+        const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+        try {
+          const attempts = this.deps.inbox.recordFailure(command.commandId, message)
+          this.deps.log.error({ err: error, commandId: command.commandId, shipmentId: command.streamId, attempts }, 'command failed')
+          if (attempts >= this.options.maxAttempts) {
+            this.deps.parking.park(command.streamId, command.commandId, message, attempts, this.deps.clock())
+            this.deps.log.error({ commandId: command.commandId, shipmentId: command.streamId, attempts }, 'shipment parked: its command keeps failing')
+            this.deps.onParked?.(command, message)
+          }
+        } catch (bookkeeping) {
+          this.deps.log.error({ err: bookkeeping }, 'could not record the failed attempt')
+        }
+        return
+      }
     }
   }
 
@@ -214,6 +289,7 @@ export class Worker implements CommandSink {
     const working = new Map<string, { actor: Actor; epoch: number }>()
     const reports: CommandReport[] = []
     for (const command of batch) {
+      this.deps.faults?.poison(command.streamId)
       const epoch = this.#held.get(command.partition)!
       const actor = working.get(command.streamId)?.actor ?? actors.get(command.streamId, epoch)
       const decision = decide(actor.snapshot, command.payload as unknown as ShipmentCommand)

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import t from 'tap'
+import { parseFaults, type Faults } from '../../src/faults.js'
 import type { InboxCommand } from '../../src/inbox/inbox.js'
 import { openStorage, type Storage } from '../../src/storage.js'
 import { ActorCache, snapshotSchema, type HydrationSource } from '../../src/worker/actor.js'
@@ -9,7 +10,7 @@ import { Worker } from '../../src/worker/worker.js'
 import { tempDir } from '../helpers/service.js'
 
 /** A worker on a real SQLite file, no Redis: partitions are granted by hand and drained by `kick`. */
-function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: number; snapshotEvery?: number; storage?: Storage } = {}) {
+function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: number; snapshotEvery?: number; storage?: Storage; faults?: Faults } = {}) {
   const storage = options.storage ?? openStorage({ databaseFile: join(tempDir(t), 'w.db'), busyTimeoutMs: 100, bootstrapToken: undefined })
   if (!options.storage) t.teardown(() => storage.close())
   const hydrations: HydrationSource[] = []
@@ -20,13 +21,14 @@ function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: n
   const actors = new ActorCache(storage.store, { size: 100, onHydrate: (s) => hydrations.push(s) })
   const worker = new Worker(
     {
-      db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, actors,
+      db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, parking: storage.parking, actors,
+      faults: options.faults,
       clock: () => ++clock,
       log: { warn: () => {}, error: (obj) => errors.push(obj) },
       onDecided: (r) => reports.push(...r),
       onFenced: (p) => fenced.push(p),
     },
-    { partitions: 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: 0 },
+    { partitions: 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: 0, maxAttempts: 3, intakeWaitMs: 2000 },
   )
 
   const submit = (streamId: string, payload: { type: string } & Record<string, unknown>): InboxCommand =>
