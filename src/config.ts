@@ -21,7 +21,7 @@ const Env = Type.Object({
   WAYBILL_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10000, default: 256, description: 'most commands taken in and decided per SQLite transaction (group commit; 1 = one transaction per command)' }),
   WAYBILL_ACTOR_CACHE: Type.Integer({ minimum: 0, default: 10000, description: 'hydrated shipments kept in memory per worker (0 = none)' }),
   WAYBILL_SNAPSHOT_EVERY: Type.Integer({ minimum: 1, default: 16, description: 'persist a snapshot every N events of a shipment' }),
-  WAYBILL_BUSY_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 2000, default: 500, description: 'SQLite busy timeout; kept far below the queue stall interval' }),
+  WAYBILL_BUSY_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 2000, default: 100, description: 'SQLite busy timeout (a write waits this long for another process\'s lock, then retries later); far below the stall interval' }),
   WAYBILL_STALL_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 5000, description: 'bee-queue stall interval' }),
   WAYBILL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'how often an owner looks for inbox commands whose wake-up job was lost' }),
   WAYBILL_BATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 20, default: 1, description: 'while commands keep coming, the worker looks for the next batch after this pause instead of waiting for a wake-up job (0: only on wake-ups)' }),

@@ -88,6 +88,8 @@ export class Worker implements CommandSink {
   #running: Promise<void> | null = null
   #waiters: Array<() => void> = []
   #stopped = false
+  /** Ends a backoff early: new submissions are tried (and answered) at once, not after the pause. */
+  #interrupt: (() => void) | null = null
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -112,6 +114,7 @@ export class Worker implements CommandSink {
     if (this.#stopped) return Promise.reject(Object.assign(new Error('the worker is stopping'), { code: 'WRITER_UNAVAILABLE' }))
     return new Promise((resolve, reject) => {
       this.#intake.push({ command, resolve, reject, since: Date.now() })
+      this.#interrupt?.()
       void this.kick()
     })
   }
@@ -190,7 +193,7 @@ export class Worker implements CommandSink {
             this.deps.log.error({ err: error, failures }, 'decision cycle failed; finding the command that fails')
             await this.#isolate()
           }
-          await sleep(Math.min(1000, 10 * 2 ** Math.min(failures, 7)))
+          await this.#backoff(failures, error)
           continue
         }
         this.#committed(intake, cycle)
@@ -210,6 +213,21 @@ export class Worker implements CommandSink {
     }
     for (const resolve of this.#waiters.splice(0)) if (this.#stopped) resolve()
     for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WRITER_UNAVAILABLE' }))
+  }
+
+  /**
+   * Waits before the next attempt. A new submission cuts the wait short (so a full disk answers it at
+   * once), except while the database is locked: each attempt then waits in SQLite's busy handler.
+   */
+  async #backoff(failures: number, error: unknown): Promise<void> {
+    const locked = /^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown }).code))
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      if (!locked) this.#interrupt = resolve
+      timer = setTimeout(resolve, Math.min(1000, 10 * 2 ** Math.min(failures, 7)))
+    })
+    clearTimeout(timer)
+    this.#interrupt = null
   }
 
   /** After a committed cycle: answer submissions, remember actors, report decisions. */

@@ -210,3 +210,78 @@ t.test('a stopped worker refuses submissions', async (t) => {
   await worker.stop()
   await t.rejects(worker.submit(newCommand('L', { type: 'REGISTER' })), { code: 'WRITER_UNAVAILABLE' })
 })
+
+t.test('a poison command is retried in place, then its shipment is parked while others flow', async (t) => {
+  const { storage, worker, reports, submit } = setup(t, { faults: parseFaults('poison:P') })
+  worker.grant(0, storage.epochs.claim(0, 'me', 1))
+  submit('Q', { type: 'REGISTER' })
+  const poison = submit('P', { type: 'REGISTER' })
+  const behind = submit('P', { type: 'ASSIGN', truckId: 'T1' })
+  submit('Q', { type: 'ASSIGN', truckId: 'T1' })
+  for (let i = 0; i < 10 && !storage.parking.get('P'); i++) await worker.kick()
+  t.match(storage.parking.get('P'), { commandId: poison.commandId, attempts: 3, waiting: 2, error: /injected failure/ })
+  t.match(storage.inbox.get(poison.commandId), { status: 'pending', attempts: 3 })
+  t.match(storage.inbox.get(behind.commandId), { status: 'pending' }, 'the command behind it waits, in order')
+  t.match(storage.queries.get('Q'), { state: 'assigned' }, 'the other shipment flowed')
+  t.notOk(reports.some((r) => r.shipmentId === 'P'), 'nothing of P was decided')
+
+  // An admin discards the poison command: it becomes a rejection and the rest of P flows again.
+  const discarded = storage.parking.discard('P', 'admin-1', storage.store.streamVersion('P'), 99)
+  t.equal(discarded?.commandId, poison.commandId)
+  t.match(storage.inbox.get(poison.commandId), { status: 'rejected', reason: 'discarded', detail: /discarded by admin-1 after 3 failed attempts/ })
+  await worker.kick()
+  t.match(storage.inbox.get(behind.commandId), { status: 'pending' }, 'still poisoned: ASSIGN of P fails too')
+})
+
+t.test('an admin retry unparks and the command is tried again', async (t) => {
+  const faults = { poisoned: true }
+  const { storage, worker, submit } = setup(t, {
+    faults: { at: () => {}, ignoreLeases: false, poison: (id) => { if (faults.poisoned && id === 'R2') throw new Error('disk controller hiccup') } },
+  })
+  worker.grant(0, storage.epochs.claim(0, 'me', 1))
+  const command = submit('R2', { type: 'REGISTER' })
+  for (let i = 0; i < 10 && !storage.parking.get('R2'); i++) await worker.kick()
+  t.ok(storage.parking.get('R2'), 'parked')
+  faults.poisoned = false
+  t.match(storage.parking.retry('R2'), { commandId: command.commandId })
+  t.equal(storage.parking.count(), 0)
+  await worker.kick()
+  t.match(storage.inbox.get(command.commandId), { status: 'accepted', attempts: 0 })
+})
+
+t.test('a locked database delays decisions and submissions, and nothing is applied twice', async (t) => {
+  const { storage, worker, reports } = setup(t)
+  worker.grant(0, storage.epochs.claim(0, 'me', 1))
+  // Another process takes the write lock (a second connection to the same file).
+  const { default: Database } = await import('better-sqlite3')
+  const other = new Database(storage.db.name)
+  t.teardown(() => other.close())
+  other.exec('BEGIN IMMEDIATE')
+  const submitted = worker.submit(newCommand('LOCK', { type: 'REGISTER' }))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(reports.length, 0, 'nothing decided while the lock is held')
+  other.exec('COMMIT')
+  const result = await submitted
+  await worker.kick()
+  t.equal(result.kind, 'new')
+  t.match(storage.inbox.get(result.command.commandId), { status: 'accepted' })
+  t.equal(storage.store.readStream('LOCK').length, 1, 'one event')
+  t.equal(reports.filter((r) => r.shipmentId === 'LOCK').length, 1, 'one report')
+})
+
+t.test('a full disk refuses submissions and resumes when space is back', async (t) => {
+  const { storage, worker } = setup(t)
+  worker.grant(0, storage.epochs.claim(0, 'me', 1))
+  await worker.submit(newCommand('FULL-0', { type: 'REGISTER' }))
+  const pages = storage.db.pragma('page_count', { simple: true }) as number
+  storage.db.pragma(`max_page_count = ${pages}`)
+  const refused: unknown[] = []
+  for (let i = 1; i <= 60; i++) await worker.submit(newCommand(`FULL-${i}`, { type: 'REGISTER', origin: 'x'.repeat(150) })).catch((e) => refused.push(e))
+  t.ok(refused.length > 0, `${refused.length} submissions refused`)
+  t.match(refused[0], { code: 'SQLITE_FULL' })
+  storage.db.pragma('max_page_count = 1073741823')
+  const after = await worker.submit(newCommand('FULL-after', { type: 'REGISTER' }))
+  await worker.kick()
+  t.match(storage.inbox.get(after.command.commandId), { status: 'accepted' })
+  t.equal(storage.db.pragma('integrity_check', { simple: true }), 'ok')
+})
