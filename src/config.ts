@@ -25,6 +25,7 @@ const Env = Type.Object({
   WAYBILL_STALL_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 5000, description: 'bee-queue stall interval' }),
   WAYBILL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'how often an owner looks for inbox commands whose wake-up job was lost' }),
   WAYBILL_BATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 20, default: 1, description: 'while commands keep coming, the worker looks for the next batch after this pause instead of waiting for a wake-up job (0: only on wake-ups)' }),
+  WAYBILL_MAX_PARTITIONS: Type.Optional(Type.Integer({ minimum: 0, description: 'most partitions this process decides (default: a fair share of the live workers; 0 = an API-only `serve`, decisions left to `waybill worker` processes)' })),
   WAYBILL_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'failed attempts at one command (infrastructure errors) before its shipment is parked' }),
   WAYBILL_MAX_PENDING: Type.Integer({ minimum: 1, default: 10000, description: 'undecided commands in the inbox above which new commands get 503 + Retry-After' }),
   WAYBILL_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 10, default: 1000, description: 'event-loop delay above which requests get 503 + Retry-After' }),
@@ -55,6 +56,7 @@ export interface Config {
   readonly batchLingerMs: number
   readonly coalesceWakes: boolean
   readonly maxAttempts: number
+  readonly maxPartitions: number | undefined
   readonly maxPending: number
   readonly maxEventLoopDelayMs: number
   readonly requestTimeoutMs: number
@@ -97,6 +99,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     batchLingerMs: parsed.WAYBILL_BATCH_LINGER_MS,
     coalesceWakes: parsed.WAYBILL_WAKE_COALESCE,
     maxAttempts: parsed.WAYBILL_MAX_ATTEMPTS,
+    maxPartitions: parsed.WAYBILL_MAX_PARTITIONS,
     maxPending: parsed.WAYBILL_MAX_PENDING,
     maxEventLoopDelayMs: parsed.WAYBILL_MAX_EVENT_LOOP_DELAY_MS,
     requestTimeoutMs: parsed.WAYBILL_REQUEST_TIMEOUT_MS,

@@ -89,7 +89,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   )
   const ownership: Ownership = new Ownership(
     { queues, epochs: storage.epochs, worker, inbox: storage.inbox, clock, log },
-    { owner, partitions: config.partitions, leaseMs: Math.max(1000, config.stallIntervalMs), tickMs: config.sweepIntervalMs, ignoreLeases: faults.ignoreLeases },
+    { owner, partitions: config.partitions, leaseMs: Math.max(1000, config.stallIntervalMs), tickMs: config.sweepIntervalMs, ignoreLeases: faults.ignoreLeases, maxPartitions: config.maxPartitions },
   )
 
   let app: FastifyInstance | null = null

@@ -87,15 +87,13 @@ export class Ownership {
     const { queues, worker, clock } = this.deps
     const { owner, leaseMs, partitions } = this.options
     const now = clock()
-    const live = (await call<unknown[]>(1000, 'heartbeat', (done) =>
-      queues.client
-        .multi()
-        .zadd(workersKey, now, owner)
-        .zremrangebyscore(workersKey, '-inf', now - 3 * leaseMs)
-        .zcard(workersKey)
-        .exec(done),
-    )) as [number, number, number]
-    const fair = Math.min(this.options.maxPartitions ?? partitions, Math.ceil(partitions / Math.max(1, live[2])))
+    // Workers that decide count themselves in; an API-only process (maxPartitions 0) does not.
+    const multi = queues.client.multi()
+    if (this.options.maxPartitions !== 0) multi.zadd(workersKey, now, owner)
+    multi.zremrangebyscore(workersKey, '-inf', now - 3 * leaseMs).zcard(workersKey)
+    const replies = (await call<unknown[]>(1000, 'heartbeat', (done) => multi.exec(done))) as number[]
+    const live = replies[replies.length - 1]!
+    const fair = Math.min(this.options.maxPartitions ?? partitions, Math.ceil(partitions / Math.max(1, live)))
 
     for (const partition of [...worker.held().keys()]) {
       const renewed = await call<number>(1000, 'renew lease', (done) =>

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { spawnWaybill, type WaybillProcess } from '../helpers/process.js'
+import { spawnWaybill, untilHealthy } from '../helpers/process.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { bootstrapToken, tempDir } from '../helpers/service.js'
 import { load, paced, rssMiB, type LoadResult } from './load.js'
@@ -38,14 +38,6 @@ interface Target {
   readonly url: string
   readonly pids: number[]
   stop(): Promise<void>
-}
-
-async function untilHealthy(url: string, child: WaybillProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return
-    await sleep(100)
-  }
-  throw new Error(`${url} did not become healthy:\n${child.lines.slice(-10).join('\n')}`)
 }
 
 async function startWaybill(name: string, env: Record<string, string> = {}, dataDir?: string): Promise<Target & { pid: number }> {

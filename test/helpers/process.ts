@@ -79,3 +79,15 @@ export function spawnWaybill(
     },
   }
 }
+
+/** Resolves once `GET /health` answers 200 (the process serves), or fails after `ms`. */
+export async function untilHealthy(base: string, child: WaybillProcess, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return
+    if (child.lines.length && (await Promise.race([child.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))]))) {
+      throw new Error(`process exited before serving:\n${child.lines.slice(-10).join('\n')}`)
+    }
+  }
+  throw new Error(`${base} did not become healthy:\n${child.lines.slice(-10).join('\n')}`)
+}
