@@ -1,0 +1,32 @@
+import t from 'tap'
+import { startCluster } from '../helpers/cluster.js'
+import { eventually, http } from '../helpers/service.js'
+
+// bee-queue pushes a stalled job to the back of the queue. Here the worker dies while the ASSIGN of a
+// shipment is in flight (its job taken, its transaction open); SHIP is sent after the crash, so the
+// queue may now hold SHIP's job before ASSIGN's. The replacement worker must still decide ASSIGN first.
+t.test('a worker killed while ASSIGN is in flight: after recovery SHIP is accepted, not rejected', async (t) => {
+  const cluster = await startCluster(t)
+  await cluster.serve({ WAYBILL_MAX_PARTITIONS: '0' })
+  const first = cluster.worker({ WAYBILL_FAULTS: 'crash:after-events:2' })
+  await first.waitFor(/partition acquired/)
+  const id = 'STALL-1'
+  t.equal((await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'REGISTER' })).status, 201, 'decided by the worker')
+  const assign = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'ASSIGN', truckId: 'T1' }, { prefer: 'respond-async' })
+  t.equal(assign.status, 202, 'ASSIGN durably queued')
+  await first.exited
+  t.pass('the worker died with ASSIGN in flight (events appended, not committed)')
+
+  const ship = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'SHIP' }, { prefer: 'respond-async' })
+  t.equal(ship.status, 202, 'SHIP durably queued behind it')
+  cluster.worker()
+  const shipped = await eventually(async () => {
+    const res = await http(cluster.base, 'GET', `/commands/${ship.body.commandId}`)
+    return res.body.outcome === 'queued' ? undefined : res.body
+  }, 30_000, 'SHIP to be decided')
+  t.equal(shipped.outcome, 'accepted', 'SHIP was accepted')
+  t.match((await http(cluster.base, 'GET', `/commands/${assign.body.commandId}`)).body, { outcome: 'accepted' })
+  const events = (await http(cluster.base, 'GET', `/shipments/${id}/events`)).body.events.map((e: { type: string }) => e.type)
+  t.same(events, ['ShipmentRegistered', 'TruckAssigned', 'ShipmentShipped'])
+  t.match((await http(cluster.base, 'GET', `/shipments/${id}`)).body, { state: 'shipped', truckId: 'T1' })
+})
