@@ -57,6 +57,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: Math.max(options.requestTimeoutMs, 10_000),
     keepAliveTimeout: 10_000,
+    // Node checks request deadlines every `connectionsCheckingInterval` (30 s by default).
+    http: { connectionsCheckingInterval: Math.min(1000, options.requestTimeoutMs / 4), headersTimeout: options.requestTimeoutMs },
     return503OnClosing: true,
     // A valid incoming X-Request-Id is kept (traceable from the scanner), else one is made.
     requestIdHeader: 'x-request-id',
@@ -76,7 +78,6 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
-  app.server.headersTimeout = options.requestTimeoutMs
   registerAuth(app, deps.tokens)
   // Load shedding: when the event loop lags, refuse work early (503 + Retry-After) instead of
   // letting every request time out; /health keeps answering.
