@@ -1,0 +1,22 @@
+import t from 'tap'
+import { eventually, startTestService } from '../helpers/service.js'
+
+t.test('a poison command parks its shipment; admins see it and retry or discard it', async (t) => {
+  const api = await startTestService(t, { env: { WAYBILL_FAULTS: 'poison:PZ', WAYBILL_MAX_ATTEMPTS: '2', WAYBILL_REPLY_TIMEOUT_MS: '200' } })
+  const stuck = await api.command('PZ', { type: 'REGISTER' })
+  t.equal(stuck.status, 202, 'not decided in time: queued')
+  const parked = await eventually(async () => {
+    const res = await api.request('GET', '/admin/parked')
+    return res.body.items.length ? res.body.items : undefined
+  }, 10_000, 'the shipment to be parked')
+  t.match(parked, [{ shipmentId: 'PZ', commandId: stuck.body.commandId, type: 'REGISTER', attempts: 2, waiting: 1, error: /InjectedFault/ }])
+  t.equal((await api.command('OK-1', { type: 'REGISTER' })).status, 201, 'other shipments keep flowing')
+
+  t.equal((await api.request('POST', '/admin/parked/NOPE/retry')).status, 404)
+  t.match(await api.request('POST', '/admin/parked/PZ/retry'), { status: 200, body: { shipmentId: 'PZ' } })
+  await eventually(async () => ((await api.request('GET', '/admin/parked')).body.items.length ? true : undefined), 10_000, 'it to fail and park again')
+
+  t.match(await api.request('POST', '/admin/parked/PZ/discard'), { status: 200, body: { commandId: stuck.body.commandId } })
+  t.match((await api.request('GET', `/commands/${stuck.body.commandId}`)).body, { outcome: 'rejected', reason: 'discarded', detail: /discarded by bootstrap/ })
+  t.same((await api.request('GET', '/admin/parked')).body.items, [])
+})
