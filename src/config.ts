@@ -30,6 +30,7 @@ const Env = Type.Object({
   WAYBILL_MAX_PENDING: Type.Integer({ minimum: 1, default: 10000, description: 'undecided commands in the inbox above which new commands get 503 + Retry-After' }),
   WAYBILL_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 10, default: 1000, description: 'event-loop delay above which requests get 503 + Retry-After' }),
   WAYBILL_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120000, default: 10000, description: 'a client must send its whole request within this time (slow senders are cut off)' }),
+  WAYBILL_STUCK_AFTER_MS: Type.Integer({ minimum: 0, default: 14400000, description: 'a shipment this long in a non-final state is reported as stuck (GET /stats, the process map)' }),
   WAYBILL_FAULTS: Type.Optional(Type.String({ description: 'fault injection for tests (see src/faults.ts); never set in production' })),
   WAYBILL_WAKE_COALESCE: Type.Boolean({ default: true, description: 'one wake-up job per partition until its owner starts draining (false: one job per command)' }),
 })
@@ -61,6 +62,7 @@ export interface Config {
   readonly maxEventLoopDelayMs: number
   readonly requestTimeoutMs: number
   readonly faults: string | undefined
+  readonly stuckAfterMs: number
 }
 
 export class ConfigError extends Error {
@@ -104,6 +106,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxEventLoopDelayMs: parsed.WAYBILL_MAX_EVENT_LOOP_DELAY_MS,
     requestTimeoutMs: parsed.WAYBILL_REQUEST_TIMEOUT_MS,
     faults: parsed.WAYBILL_FAULTS,
+    stuckAfterMs: parsed.WAYBILL_STUCK_AFTER_MS,
   })
 }
 

@@ -8,6 +8,8 @@ import { buildApp } from './http/app.js'
 import { CommandIntake } from './inbox/intake.js'
 import { PartitionQueues } from './queue/partition-queues.js'
 import { Replies } from './queue/replies.js'
+import { FeedHub } from './projections/feed-hub.js'
+import { ProcessStats } from './projections/process-stats.js'
 import { openStorage, type Storage } from './storage.js'
 import { ActorCache } from './worker/actor.js'
 import { Ownership } from './worker/ownership.js'
@@ -68,6 +70,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     throw error
   }
   const replies = new Replies()
+  const feed = new FeedHub(storage.store)
   const actors = new ActorCache(storage.store, { size: config.actorCacheSize })
   const worker: Worker = new Worker(
     {
@@ -78,6 +81,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         // channel for the process that holds them.
         const remote = reports.filter((r) => !replies.isWaiting(r.commandId)).map((r) => r.commandId)
         replies.settle(reports)
+        if (reports.some((r) => r.event)) feed.poke()
         if (remote.length) queues.publishDecided(remote).catch((error) => log.warn({ err: error }, 'decided ids not published'))
       },
       onFenced: (partition) => void ownership.drop(partition),
@@ -104,13 +108,17 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       app = await buildApp(
         {
           intake, inbox: storage.inbox, queries: storage.queries, tokens: storage.tokens, parking: storage.parking, store: storage.store, clock,
+          stats: new ProcessStats(storage.db), feed,
           kick: () => void worker.kick(),
           checks: {
             sqlite: () => storage.db.prepare('SELECT 1').pluck().get() === 1,
             redis: () => queues.available(),
           },
         },
-        { rateLimit: config.rateLimit, maxEventLoopDelayMs: config.maxEventLoopDelayMs, requestTimeoutMs: config.requestTimeoutMs, logger: log, faults },
+        {
+          rateLimit: config.rateLimit, maxEventLoopDelayMs: config.maxEventLoopDelayMs, requestTimeoutMs: config.requestTimeoutMs,
+          stuckAfterMs: config.stuckAfterMs, logger: log, faults,
+        },
       )
       if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host })
     }

@@ -6,6 +6,7 @@ import { Parking } from './inbox/parking.js'
 import { Projector } from './projections/projection.js'
 import { ShipmentQueries } from './projections/queries.js'
 import { shipmentsProjection } from './projections/shipments.js'
+import { statsProjection } from './projections/stats.js'
 import { migrate, openDatabase, type Db } from './store/database.js'
 import { EventStore } from './store/event-store.js'
 import { PartitionEpochs } from './store/fencing.js'
@@ -27,7 +28,7 @@ export interface Storage {
   close(): void
 }
 
-export const projections = [shipmentsProjection] as const
+export const projections = [shipmentsProjection, statsProjection] as const
 
 export function openStorage(config: Pick<Config, 'databaseFile' | 'busyTimeoutMs' | 'bootstrapToken'>, clock: () => number = Date.now): Storage {
   const db = openDatabase(config.databaseFile, { busyTimeoutMs: config.busyTimeoutMs })

@@ -132,6 +132,21 @@ const allowedByState = new Map<StateName, readonly CommandType[]>(
   }),
 )
 
+/** The chart transition a command takes from an atomic state (declared on it or on an ancestor). */
+export function transitionFrom(state: StateName, command: CommandType): ChartTransition | undefined {
+  const scope = ancestorsAndSelf(state)
+  for (const from of scope) {
+    const found = shipmentChart.transitions.find((t) => t.from === from && t.command === command)
+    if (found) return found
+  }
+  return undefined
+}
+
+/** Final states: a shipment there never moves again (no dwell time, never "stuck"). */
+export const finalStates: ReadonlySet<StateName> = new Set(
+  shipmentChart.states.filter((s) => s.type === 'final').map((s) => s.id as StateName),
+)
+
 /** The commands a shipment in `state` may be sent (guards aside), in the machine's command order. */
 export function allowedIn(state: StateName): readonly CommandType[] {
   return allowedByState.get(state) ?? []

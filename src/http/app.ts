@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
+import { fastifySSE } from '@fastify/sse'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
@@ -7,12 +8,15 @@ import type { TokenStore } from '../auth/tokens.js'
 import type { Faults } from '../faults.js'
 import type { Inbox } from '../inbox/inbox.js'
 import type { Parking } from '../inbox/parking.js'
+import type { FeedHub } from '../projections/feed-hub.js'
+import type { ProcessStats } from '../projections/process-stats.js'
 import type { EventStore } from '../store/event-store.js'
 import type { CommandIntake } from '../inbox/intake.js'
 import type { ShipmentQueries } from '../projections/queries.js'
 import { registerAuth } from './auth.js'
 import { handleError, notFoundHandler, problem, RateLimited, sendProblem } from './problems.js'
 import { adminRoutes } from './routes/admin.js'
+import { processRoutes } from './routes/process.js'
 import { commandRoutes } from './routes/commands.js'
 import { healthRoutes } from './routes/health.js'
 import { shipmentRoutes } from './routes/shipments.js'
@@ -29,6 +33,8 @@ export interface AppDeps {
   readonly tokens: TokenStore
   readonly parking: Parking
   readonly store: EventStore
+  readonly stats: ProcessStats
+  readonly feed: FeedHub
   readonly clock: () => number
   /** Wakes the local worker (after an admin unparked a shipment). */
   readonly kick: () => void
@@ -42,6 +48,8 @@ export interface AppOptions {
   readonly maxEventLoopDelayMs: number
   /** Time a client has to send its whole request. */
   readonly requestTimeoutMs: number
+  /** A shipment this long in a non-final state counts as stuck. */
+  readonly stuckAfterMs: number
   readonly logger?: FastifyBaseLogger
   readonly faults?: Faults
 }
@@ -101,6 +109,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   await app.register(healthRoutes, { checks: deps.checks })
   await app.register(commandRoutes, { intake: deps.intake, inbox: deps.inbox, queries: deps.queries })
   await app.register(shipmentRoutes, { queries: deps.queries })
+  await app.register(fastifySSE, { heartbeatInterval: 15_000 })
+  await app.register(processRoutes, { stats: deps.stats, queries: deps.queries, feed: deps.feed, stuckAfterMs: options.stuckAfterMs, clock: deps.clock })
   await app.register(adminRoutes, { parking: deps.parking, store: deps.store, clock: deps.clock, onUnparked: deps.kick })
   if (options.faults) {
     const faults = options.faults

@@ -51,6 +51,8 @@ export type SubmitResult =
 
 export interface Outcome {
   readonly status: 'accepted' | 'rejected'
+  /** The machine state the command was decided in (null when not decided by the machine). */
+  readonly decidedState: string | null
   readonly reason: string | null
   readonly detail: string | null
   readonly streamVersion: number
@@ -127,7 +129,7 @@ export class Inbox {
     )
     this.#failed = db.prepare('UPDATE commands SET attempts = attempts + 1, last_error = ? WHERE command_id = ? RETURNING attempts').pluck()
     this.#decide = db.prepare(
-      `UPDATE commands SET status = ?, reason = ?, detail = ?, stream_version = ?, event_position = ?, decided_at = ?
+      `UPDATE commands SET status = ?, reason = ?, detail = ?, stream_version = ?, event_position = ?, decided_at = ?, decided_state = ?
        WHERE command_id = ? AND status = 'pending'`,
     )
     this.#countPending = db.prepare(`SELECT count(*) FROM commands WHERE status = 'pending'`).pluck()
@@ -205,6 +207,7 @@ export class Inbox {
       outcome.streamVersion,
       outcome.eventPosition,
       outcome.decidedAt,
+      outcome.decidedState,
       commandId,
     )
     if (changes !== 1) throw new OutcomeConflictError(`command ${commandId} was already decided`)

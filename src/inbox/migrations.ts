@@ -56,4 +56,13 @@ export const inboxMigrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    id: 'inbox/3-decided-state',
+    sql: `
+      -- The machine state a command was decided in (before its transition): rejections per
+      -- (state, command) for the process map.
+      ALTER TABLE commands ADD COLUMN decided_state TEXT;
+      CREATE INDEX commands_rejected ON commands (decided_at) WHERE status = 'rejected';
+    `,
+  },
 ]

@@ -81,6 +81,7 @@ export class Parking {
       if (!parked) return undefined
       this.inbox.recordOutcome(parked.commandId, {
         status: 'rejected',
+        decidedState: null,
         reason: 'discarded',
         detail: `discarded by ${by} after ${parked.attempts} failed attempts: ${parked.error}`,
         streamVersion,

@@ -41,10 +41,29 @@ export function apiEvent(event: StoredEvent): ApiEvent {
   }
 }
 
+/** A command on a shipment's timeline: accepted or rejected (or still queued), who sent it, when. */
+export interface TimelineCommand {
+  readonly commandId: string
+  readonly type: string
+  readonly command: Readonly<Record<string, unknown>>
+  readonly outcome: 'queued' | 'accepted' | 'rejected'
+  readonly reason: string | null
+  readonly detail: string | null
+  readonly state: string | null
+  readonly version: number | null
+  readonly position: number | null
+  readonly deviceId: string
+  readonly operatorId: string | null
+  readonly scannedAt: string | null
+  readonly receivedAt: string
+  readonly decidedAt: string | null
+}
+
 export class ShipmentQueries {
   readonly #byId: Statement
   readonly #list: Statement
   readonly #eventAt: Statement
+  readonly #timeline: Statement
 
   constructor(
     private readonly db: Db,
@@ -57,6 +76,38 @@ export class ShipmentQueries {
        ORDER BY shipment_id LIMIT @limit`,
     )
     this.#eventAt = db.prepare('SELECT type, version, position, recorded_at AS recordedAt FROM events WHERE position = ?')
+    this.#timeline = db.prepare(
+      `SELECT command_id, type, payload, metadata, status, reason, detail, decided_state, stream_version, event_position, received_at, decided_at
+       FROM commands WHERE stream_id = ? ORDER BY seq LIMIT ?`,
+    )
+  }
+
+  /** Every command sent to the shipment, in arrival order, with its outcome (the reviewer's timeline). */
+  timeline(shipmentId: string, limit = 1000): TimelineCommand[] {
+    type Row = {
+      command_id: string; type: string; payload: string; metadata: string; status: 'pending' | 'accepted' | 'rejected'; reason: string | null; detail: string | null
+      decided_state: string | null; stream_version: number | null; event_position: number | null; received_at: number; decided_at: number | null
+    }
+    return (this.#timeline.all(shipmentId, limit) as Row[]).map((r) => {
+      const { type: _type, ...command } = JSON.parse(r.payload) as Record<string, unknown>
+      const metadata = JSON.parse(r.metadata) as { deviceId: string; operatorId?: string; scannedAt?: string }
+      return {
+        commandId: r.command_id,
+        type: r.type,
+        command,
+        outcome: r.status === 'pending' ? 'queued' : r.status,
+        reason: r.reason,
+        detail: r.detail,
+        state: r.decided_state,
+        version: r.stream_version,
+        position: r.event_position,
+        deviceId: metadata.deviceId,
+        operatorId: metadata.operatorId ?? null,
+        scannedAt: metadata.scannedAt ?? null,
+        receivedAt: new Date(r.received_at).toISOString(),
+        decidedAt: r.decided_at === null ? null : new Date(r.decided_at).toISOString(),
+      }
+    })
   }
 
   get(shipmentId: string): ShipmentView | undefined {
@@ -86,6 +137,10 @@ export class ShipmentQueries {
 
   events(shipmentId: string): ApiEvent[] {
     return this.store.readStream(shipmentId).map(apiEvent)
+  }
+
+  lastPosition(): number {
+    return this.store.lastPosition()
   }
 
   feed(afterPosition: number, limit: number): { events: ApiEvent[]; last: number } {

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises'
-import { decide, machineVersion, type ShipmentCommand } from '../../machines/shipment/index.js'
+import { decide, machineVersion, stateOf, type ShipmentCommand } from '../../machines/shipment/index.js'
 import type { Faults } from '../faults.js'
 import type { CommandSink, Inbox, InboxCommand, NewCommand, SubmitResult } from '../inbox/inbox.js'
 import type { Parking } from '../inbox/parking.js'
@@ -314,6 +314,7 @@ export class Worker implements CommandSink {
       if (decision.outcome === 'rejected') {
         inbox.recordOutcome(command.commandId, {
           status: 'rejected',
+          decidedState: decision.state,
           reason: decision.reason,
           detail: decision.detail,
           streamVersion: actor.version,
@@ -331,6 +332,7 @@ export class Worker implements CommandSink {
       if (next.version % this.options.snapshotEvery === 0) store.saveSnapshot(command.streamId, toStoredSnapshot(next))
       inbox.recordOutcome(command.commandId, {
         status: 'accepted',
+        decidedState: stateOf(actor.snapshot),
         reason: null,
         detail: null,
         streamVersion: next.version,

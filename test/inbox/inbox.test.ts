@@ -63,7 +63,7 @@ t.test('the same key twice in one group commit: one command', async (t) => {
 t.test('an outcome is recorded once', async (t) => {
   const { inbox } = open(t)
   const { command: c } = inbox.submitNow(command())[0]!
-  const outcome = { status: 'rejected' as const, reason: 'invalid_transition', detail: 'no', streamVersion: 0, eventPosition: null, decidedAt: 5 }
+  const outcome = { status: 'rejected' as const, decidedState: 'registered', reason: 'invalid_transition', detail: 'no', streamVersion: 0, eventPosition: null, decidedAt: 5 }
   inbox.recordOutcome(c.commandId, outcome)
   t.throws(() => inbox.recordOutcome(c.commandId, { ...outcome, status: 'accepted' }), OutcomeConflictError)
   t.match(inbox.get(c.commandId), { status: 'rejected', reason: 'invalid_transition', decidedAt: 5 })
