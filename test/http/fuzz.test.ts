@@ -9,6 +9,9 @@ import { bootstrapToken, startTestService } from '../helpers/service.js'
 const documented: Array<[RegExp, string, number[]]> = [
   [/^\/shipments\/[^/]+\/commands$/, 'POST', [200, 201, 202, 400, 401, 403, 404, 409, 413, 415, 422, 429]],
   [/^\/commands\/[^/]+$/, 'GET', [200, 400, 401, 403, 404]],
+  [/^\/shipments\/[^/]+\/commands$/, 'GET', [200, 400, 401, 403, 404]],
+  [/^\/machines\/shipment$/, 'GET', [200, 401, 403]],
+  [/^\/stats$/, 'GET', [200, 400, 401, 403]],
   [/^\/shipments\/[^/]+\/events$/, 'GET', [200, 400, 401, 403, 404]],
   [/^\/shipments\/[^/]+$/, 'GET', [200, 304, 400, 401, 403, 404]],
   [/^\/shipments$/, 'GET', [200, 400, 401, 403]],
@@ -30,7 +33,7 @@ const segment = fc.oneof(
 const routes: Array<[string, string]> = [
   ['POST', '/shipments/{}/commands'], ['POST', '/shipments/{}/commands'], ['POST', '/shipments/{}/commands'],
   ['GET', '/commands/{}'], ['GET', '/shipments/{}'], ['GET', '/shipments/{}/events'], ['GET', '/shipments'], ['GET', '/events'],
-  ['GET', '/health'], ['GET', '/ready'], ['GET', '/admin/parked'], ['POST', '/admin/parked/{}/retry'], ['POST', '/admin/parked/{}/discard'],
+  ['GET', '/health'], ['GET', '/ready'], ['GET', '/shipments/{}/commands'], ['GET', '/machines/shipment'], ['GET', '/stats'], ['GET', '/admin/parked'], ['POST', '/admin/parked/{}/retry'], ['POST', '/admin/parked/{}/discard'],
 ]
 const templates = ['/shipments/{}/commands', '/commands/{}', '/shipments/{}', '/shipments/{}/events', '/shipments', '/events', '/health', '/ready', '/admin/parked', '/admin/parked/{}/retry', '/admin/parked/{}/discard', '/{}', '/shipments/{}/{}']
 const query = fc.dictionary(
