@@ -17,6 +17,7 @@ import { registerAuth } from './auth.js'
 import { handleError, notFoundHandler, problem, RateLimited, sendProblem } from './problems.js'
 import { adminRoutes } from './routes/admin.js'
 import { processRoutes } from './routes/process.js'
+import { vizRoutes } from '../viz/routes.js'
 import { commandRoutes } from './routes/commands.js'
 import { healthRoutes } from './routes/health.js'
 import { shipmentRoutes } from './routes/shipments.js'
@@ -111,6 +112,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   await app.register(shipmentRoutes, { queries: deps.queries })
   await app.register(fastifySSE, { heartbeatInterval: 15_000 })
   await app.register(processRoutes, { stats: deps.stats, queries: deps.queries, feed: deps.feed, stuckAfterMs: options.stuckAfterMs, clock: deps.clock })
+  await app.register(vizRoutes)
   await app.register(adminRoutes, { parking: deps.parking, store: deps.store, clock: deps.clock, onUnparked: deps.kick })
   if (options.faults) {
     const faults = options.faults
