@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from 'fastify'
  * (Placeholder: the page is being built.)
  */
 export const vizRoutes: FastifyPluginAsync = async (app) => {
-  app.get('/viz', { config: { allow: 'public' }, schema: { hide: true } }, async (_request, reply) =>
+  app.get('/viz', { config: { allow: 'public' } }, async (_request, reply) =>
     reply.type('text/html; charset=utf-8').send('<!doctype html><title>Waybill</title><p>process map</p>'),
   )
 }
