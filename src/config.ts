@@ -16,6 +16,7 @@ const Env = Type.Object({
   WAYBILL_REPLY_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 2000, description: 'how long a command request waits for its outcome before answering 202' }),
   WAYBILL_BOOTSTRAP_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'accepted as an admin bearer token (first setup, tests)' })),
   WAYBILL_RATE_LIMIT: Type.Integer({ minimum: 0, default: 50, description: 'requests per second per token before 429; 0 turns the limit off' }),
+  WAYBILL_AUTH_FAILURE_LIMIT: Type.Integer({ minimum: 1, default: 20, description: 'failed authentications per minute from one address before it gets 429 for the rest of the minute' }),
   WAYBILL_EMBEDDED_REDIS: Type.Union([Type.Literal('auto'), Type.Literal('never')], { default: 'auto', description: 'start and supervise a redis-server when none answers at a local REDIS_URL' }),
   WAYBILL_LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'log level (JSON logs on stdout)' }),
   WAYBILL_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10000, default: 256, description: 'most commands taken in and decided per SQLite transaction (group commit; 1 = one transaction per command)' }),
@@ -46,6 +47,7 @@ export interface Config {
   readonly replyTimeoutMs: number
   readonly bootstrapToken: string | undefined
   readonly rateLimit: number
+  readonly authFailureLimit: number
   readonly embeddedRedis: 'auto' | 'never'
   readonly logLevel: string
   readonly batchMax: number
@@ -90,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     replyTimeoutMs: parsed.WAYBILL_REPLY_TIMEOUT_MS,
     bootstrapToken: parsed.WAYBILL_BOOTSTRAP_TOKEN,
     rateLimit: parsed.WAYBILL_RATE_LIMIT,
+    authFailureLimit: parsed.WAYBILL_AUTH_FAILURE_LIMIT,
     embeddedRedis: parsed.WAYBILL_EMBEDDED_REDIS,
     logLevel: parsed.WAYBILL_LOG_LEVEL,
     batchMax: parsed.WAYBILL_BATCH_MAX,

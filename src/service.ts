@@ -8,6 +8,8 @@ import { buildApp } from './http/app.js'
 import { CommandIntake } from './inbox/intake.js'
 import { PartitionQueues } from './queue/partition-queues.js'
 import { Replies } from './queue/replies.js'
+import { Metrics } from './metrics.js'
+import { packageVersion } from './package-info.js'
 import { FeedHub } from './projections/feed-hub.js'
 import { ProcessStats } from './projections/process-stats.js'
 import { openStorage, type Storage } from './storage.js'
@@ -29,6 +31,7 @@ export interface RunningService {
   readonly worker: Worker
   readonly ownership: Ownership
   readonly replies: Replies
+  readonly metrics: Metrics
   readonly owner: string
   readonly app: FastifyInstance | null
   readonly url: string | null
@@ -71,12 +74,20 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   }
   const replies = new Replies()
   const feed = new FeedHub(storage.store)
-  const actors = new ActorCache(storage.store, { size: config.actorCacheSize })
+  const metrics: Metrics = new Metrics({
+    db: storage.db,
+    queueDepths: () => queues.depths(),
+    heldPartitions: () => worker.held().size,
+    actorCacheSize: () => actors.size,
+    clock,
+  })
+  const actors = new ActorCache(storage.store, { size: config.actorCacheSize, onHydrate: (source) => metrics.hydrated(source) })
   const worker: Worker = new Worker(
     {
       db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, parking: storage.parking,
       actors, clock, log, faults,
-      onDecided: (reports: readonly CommandReport[]) => {
+      onDecided: (reports: readonly CommandReport[], commands) => {
+        metrics.decided(reports, commands, clock())
         // Requests waiting here are answered directly; ids of the others go out on the `decided`
         // channel for the process that holds them.
         const remote = reports.filter((r) => !replies.isWaiting(r.commandId)).map((r) => r.commandId)
@@ -85,6 +96,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         if (remote.length) queues.publishDecided(remote).catch((error) => log.warn({ err: error }, 'decided ids not published'))
       },
       onFenced: (partition) => void ownership.drop(partition),
+      onParked: () => metrics.parkings.inc(),
     },
     {
       partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs,
@@ -102,13 +114,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     await ownership.start()
     if (options.api) {
       const intake = new CommandIntake(
-        { sink: worker, inbox: storage.inbox, queues, replies, queries: storage.queries, clock, log },
+        { sink: worker, inbox: storage.inbox, queues, replies, queries: storage.queries, clock, log, onQueued: (command) => metrics.commandsReceived.inc({ type: command.type }) },
         { partitions: config.partitions, replyTimeoutMs: config.replyTimeoutMs, maxPending: config.maxPending },
       )
       app = await buildApp(
         {
           intake, inbox: storage.inbox, queries: storage.queries, tokens: storage.tokens, parking: storage.parking, store: storage.store, clock,
-          stats: new ProcessStats(storage.db), feed,
+          stats: new ProcessStats(storage.db), feed, metrics,
           kick: () => void worker.kick(),
           checks: {
             sqlite: () => storage.db.prepare('SELECT 1').pluck().get() === 1,
@@ -116,8 +128,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           },
         },
         {
-          rateLimit: config.rateLimit, maxEventLoopDelayMs: config.maxEventLoopDelayMs, requestTimeoutMs: config.requestTimeoutMs,
-          stuckAfterMs: config.stuckAfterMs, logger: log, faults,
+          rateLimit: config.rateLimit, authFailureLimit: config.authFailureLimit, maxEventLoopDelayMs: config.maxEventLoopDelayMs, requestTimeoutMs: config.requestTimeoutMs,
+          stuckAfterMs: config.stuckAfterMs, version: packageVersion, logger: log, faults,
         },
       )
       if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host })
@@ -132,7 +144,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
   let closing: Promise<void> | null = null
   return {
-    config, storage, queues, worker, ownership, replies, owner, app, url, log,
+    config, storage, queues, worker, ownership, replies, metrics, owner, app, url, log,
     close() {
       closing ??= (async () => {
         await app?.close()

@@ -8,6 +8,7 @@ import type { TokenStore } from '../auth/tokens.js'
 import type { Faults } from '../faults.js'
 import type { Inbox } from '../inbox/inbox.js'
 import type { Parking } from '../inbox/parking.js'
+import type { Metrics } from '../metrics.js'
 import type { FeedHub } from '../projections/feed-hub.js'
 import type { ProcessStats } from '../projections/process-stats.js'
 import type { EventStore } from '../store/event-store.js'
@@ -17,10 +18,12 @@ import { registerAuth } from './auth.js'
 import { handleError, notFoundHandler, problem, RateLimited, sendProblem } from './problems.js'
 import { adminRoutes } from './routes/admin.js'
 import { processRoutes } from './routes/process.js'
+import { tokenRoutes } from './routes/tokens.js'
 import { vizRoutes } from '../viz/routes.js'
 import { commandRoutes } from './routes/commands.js'
 import { healthRoutes } from './routes/health.js'
 import { shipmentRoutes } from './routes/shipments.js'
+import { registerOpenApi } from './openapi.js'
 import { validatorCompiler } from './validation.js'
 
 /**
@@ -36,6 +39,7 @@ export interface AppDeps {
   readonly store: EventStore
   readonly stats: ProcessStats
   readonly feed: FeedHub
+  readonly metrics: Metrics
   readonly clock: () => number
   /** Wakes the local worker (after an admin unparked a shipment). */
   readonly kick: () => void
@@ -45,12 +49,16 @@ export interface AppDeps {
 export interface AppOptions {
   /** Requests per second per token before 429; 0 = no limit. */
   readonly rateLimit: number
+  /** Failed authentications per minute from one address before 429. */
+  readonly authFailureLimit: number
   /** Event-loop delay above which requests are shed (503). */
   readonly maxEventLoopDelayMs: number
   /** Time a client has to send its whole request. */
   readonly requestTimeoutMs: number
   /** A shipment this long in a non-final state counts as stuck. */
   readonly stuckAfterMs: number
+  /** The service version shown in the OpenAPI document. */
+  readonly version: string
   readonly logger?: FastifyBaseLogger
   readonly faults?: Faults
 }
@@ -87,7 +95,14 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
-  registerAuth(app, deps.tokens)
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.http.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    )
+  })
+  registerAuth(app, deps.tokens, { limit: options.authFailureLimit, windowMs: 60_000 })
+  await registerOpenApi(app, options.version)
   // Load shedding: when the event loop lags, refuse work early (503 + Retry-After) instead of
   // letting every request time out; /health keeps answering.
   await app.register(underPressure, {
@@ -107,11 +122,12 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
       errorResponseBuilder: (_request, context) => new RateLimited(`more than ${context.max} requests per second from this device; retry in ${context.after}`),
     })
   }
-  await app.register(healthRoutes, { checks: deps.checks })
+  await app.register(healthRoutes, { checks: deps.checks, metrics: deps.metrics })
   await app.register(commandRoutes, { intake: deps.intake, inbox: deps.inbox, queries: deps.queries })
   await app.register(shipmentRoutes, { queries: deps.queries })
   await app.register(fastifySSE, { heartbeatInterval: 15_000 })
   await app.register(processRoutes, { stats: deps.stats, queries: deps.queries, feed: deps.feed, stuckAfterMs: options.stuckAfterMs, clock: deps.clock })
+  await app.register(tokenRoutes, { tokens: deps.tokens })
   await app.register(vizRoutes)
   await app.register(adminRoutes, { parking: deps.parking, store: deps.store, clock: deps.clock, onUnparked: deps.kick })
   if (options.faults) {

@@ -18,6 +18,7 @@ export function testConfig(overrides: Record<string, string>): Config {
   return loadConfig({
     WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken,
     WAYBILL_RATE_LIMIT: '0',
+    WAYBILL_AUTH_FAILURE_LIMIT: '100000',
     WAYBILL_LOG_LEVEL: 'silent',
     WAYBILL_EMBEDDED_REDIS: 'never',
     WAYBILL_SWEEP_INTERVAL_MS: '200',

@@ -68,6 +68,14 @@ export const commandRoutes: FastifyPluginAsyncTypebox<CommandRoutesOptions> = as
         fingerprint: [shipmentId, request.body],
         respondAsync,
       })
+      request.log.info(
+        {
+          shipmentId, type: command.type, answer: answer.kind,
+          ...('commandId' in answer ? { commandId: answer.commandId } : {}),
+          ...(answer.kind === 'decided' ? { commandId: answer.report.commandId, outcome: answer.report.outcome, reason: answer.report.reason } : {}),
+        },
+        'command',
+      )
       if (respondAsync) reply.header('preference-applied', 'respond-async')
       if ('replayed' in answer && answer.replayed) reply.header('idempotent-replayed', 'true')
       switch (answer.kind) {

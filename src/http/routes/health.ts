@@ -1,16 +1,32 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { anyRole } from '../auth.js'
+import type { Metrics } from '../../metrics.js'
+import { anyRole, readers } from '../auth.js'
 import { problems } from '../schemas.js'
 
 export interface HealthRoutesOptions {
   /** Each check answers true when its dependency is usable. */
   readonly checks: Readonly<Record<string, () => boolean | Promise<boolean>>>
+  readonly metrics: Metrics
 }
 
 const Checks = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]), checks: Type.Record(Type.String(), Type.Boolean()) })
 
-export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { checks }) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { checks, metrics }) => {
+  app.get(
+    '/metrics',
+    {
+      config: { allow: readers },
+      schema: {
+        summary: 'Prometheus metrics (text exposition format)',
+        tags: ['operations'],
+        produces: ['text/plain'],
+        response: { 200: Type.String({ description: 'Prometheus text format' }), ...problems(401, 403) },
+      },
+    },
+    async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
+
   app.get(
     '/health',
     {

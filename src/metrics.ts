@@ -1,0 +1,93 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { InboxCommand } from './inbox/inbox.js'
+import type { Db } from './store/database.js'
+import type { CommandReport } from './worker/report.js'
+import type { HydrationSource } from './worker/actor.js'
+
+/**
+ * Prometheus metrics (`GET /metrics`), one registry per service. Counters and histograms are moved by
+ * the code paths that do the work; gauges about the inbox, the queues and the dead letters are read
+ * when scraped (from SQLite and Redis), so they are never stale and cost nothing between scrapes.
+ */
+export interface ScrapeSources {
+  readonly db: Db
+  /** Wake-up jobs waiting per partition in Redis (undefined while Redis is away). */
+  readonly queueDepths: () => Promise<number[] | undefined>
+  readonly heldPartitions: () => number
+  readonly actorCacheSize: () => number
+  readonly clock: () => number
+}
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly commandsReceived = new Counter({ name: 'waybill_commands_received_total', help: 'Commands durably taken in, by type', labelNames: ['type'] as const, registers: [this.registry] })
+  readonly commandsDecided = new Counter({
+    name: 'waybill_commands_total', help: 'Commands decided, by type, outcome and rejection reason', labelNames: ['type', 'outcome', 'reason'] as const, registers: [this.registry],
+  })
+  readonly commandLatency = new Histogram({
+    name: 'waybill_command_latency_seconds', help: 'From the command being received to its outcome being committed', labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  })
+  readonly eventsAppended = new Counter({ name: 'waybill_events_appended_total', help: 'Events appended to the log, by type', labelNames: ['type'] as const, registers: [this.registry] })
+  readonly hydrations = new Counter({
+    name: 'waybill_hydrations_total', help: 'Shipment actors obtained, by source: cache (hit), snapshot or replay (misses)', labelNames: ['source'] as const, registers: [this.registry],
+  })
+  readonly cycleSize = new Histogram({
+    name: 'waybill_cycle_commands', help: 'Commands decided per transaction (group commit)', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [this.registry],
+  })
+  readonly parkings = new Counter({ name: 'waybill_parkings_total', help: 'Shipments parked because a command kept failing', registers: [this.registry] })
+  readonly http = new Histogram({
+    name: 'waybill_http_request_duration_seconds', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
+  })
+
+  constructor(sources: ScrapeSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'waybill_' })
+    const pendingByPartition = sources.db.prepare(
+      `SELECT partition, count(*) AS n, min(received_at) AS oldest FROM commands WHERE status = 'pending' GROUP BY partition`,
+    )
+    const parked = sources.db.prepare('SELECT count(*) FROM parked').pluck()
+    const pending = () => pendingByPartition.all() as Array<{ partition: number; n: number; oldest: number }>
+    new Gauge({
+      name: 'waybill_inbox_pending', help: 'Commands waiting for their outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const row of pending()) this.set({ partition: String(row.partition) }, row.n)
+      },
+    })
+    new Gauge({
+      name: 'waybill_inbox_oldest_pending_seconds', help: 'Age of the oldest command waiting for its outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
+      collect() {
+        this.reset()
+        const now = sources.clock()
+        for (const row of pending()) this.set({ partition: String(row.partition) }, (now - row.oldest) / 1000)
+      },
+    })
+    new Gauge({
+      name: 'waybill_queue_jobs_waiting', help: 'Wake-up jobs waiting in Redis, per partition', labelNames: ['partition'] as const, registers: [this.registry],
+      async collect() {
+        this.reset()
+        const depths = await sources.queueDepths().catch(() => undefined)
+        depths?.forEach((n, partition) => this.set({ partition: String(partition) }, n))
+      },
+    })
+    new Gauge({ name: 'waybill_parked_shipments', help: 'Shipments parked (dead letters waiting for an admin)', registers: [this.registry], collect() { this.set(parked.get() as number) } })
+    new Gauge({ name: 'waybill_partitions_held', help: 'Partitions this process decides', registers: [this.registry], collect() { this.set(sources.heldPartitions()) } })
+    new Gauge({ name: 'waybill_actor_cache_size', help: 'Hydrated shipments kept in memory', registers: [this.registry], collect() { this.set(sources.actorCacheSize()) } })
+  }
+
+  /** After a decision commit. */
+  decided(reports: readonly CommandReport[], commands: readonly InboxCommand[], now: number): void {
+    this.cycleSize.observe(reports.length)
+    reports.forEach((report, i) => {
+      this.commandsDecided.inc({ type: report.type, outcome: report.outcome, reason: report.reason ?? '' })
+      if (report.event) this.eventsAppended.inc({ type: report.event.type })
+      const received = commands[i]?.receivedAt
+      if (received !== undefined) this.commandLatency.observe({ outcome: report.outcome }, Math.max(0, now - received) / 1000)
+    })
+  }
+
+  hydrated(source: HydrationSource): void {
+    this.hydrations.inc({ source })
+  }
+}

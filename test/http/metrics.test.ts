@@ -1,0 +1,45 @@
+import t from 'tap'
+import { partitionOf } from '../../src/queue/partitions.js'
+import { startTestService } from '../helpers/service.js'
+
+/** The value of a series in Prometheus text format (0 if absent). */
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line ? Number(line.slice(series.length + 1)) : 0
+}
+
+t.test('/metrics exposes the series and they move when commands are processed', async (t) => {
+  const api = await startTestService(t, { env: { WAYBILL_FAULTS: 'poison:MX-P', WAYBILL_MAX_ATTEMPTS: '1', WAYBILL_REPLY_TIMEOUT_MS: '100' } })
+  const scrape = async () => {
+    const res = await api.request('GET', '/metrics')
+    t.equal(res.status, 200)
+    t.match(res.headers['content-type'], /^text\/plain/)
+    return String(res.body)
+  }
+  const before = await scrape()
+  for (const name of [
+    'waybill_commands_received_total', 'waybill_commands_total', 'waybill_command_latency_seconds', 'waybill_events_appended_total',
+    'waybill_hydrations_total', 'waybill_inbox_pending', 'waybill_inbox_oldest_pending_seconds', 'waybill_queue_jobs_waiting',
+    'waybill_parked_shipments', 'waybill_http_request_duration_seconds', 'waybill_cycle_commands', 'waybill_partitions_held',
+  ]) t.match(before, new RegExp(`# TYPE ${name} `), `${name} is exposed`)
+
+  await api.command('MX-1', { type: 'REGISTER' })
+  await api.command('MX-1', { type: 'ASSIGN', truckId: 'T1' })
+  await api.command('MX-1', { type: 'DELIVER' })
+  await api.command('MX-P', { type: 'REGISTER' })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const after = await scrape()
+  t.equal(value(after, 'waybill_commands_received_total{type="REGISTER"}'), 2)
+  t.equal(value(after, 'waybill_commands_total{type="REGISTER",outcome="accepted",reason=""}'), 1)
+  t.equal(value(after, 'waybill_commands_total{type="DELIVER",outcome="rejected",reason="invalid_transition"}'), 1)
+  t.equal(value(after, 'waybill_events_appended_total{type="TruckAssigned"}'), 1)
+  t.equal(value(after, 'waybill_command_latency_seconds_count{outcome="accepted"}'), 2)
+  t.ok(value(after, 'waybill_hydrations_total{source="cache"}') + value(after, 'waybill_hydrations_total{source="replay"}') >= 3, 'hydrations counted')
+  t.equal(value(after, 'waybill_parked_shipments'), 1, 'the poisoned shipment is parked')
+  const parked = partitionOf('MX-P', 8)
+  t.equal(value(after, `waybill_inbox_pending{partition="${parked}"}`), 1, "the parked shipment's command waits")
+  t.ok(value(after, `waybill_inbox_oldest_pending_seconds{partition="${parked}"}`) > 0, 'and for how long')
+  t.equal(value(after, 'waybill_partitions_held'), 8)
+  t.ok(value(after, 'waybill_http_request_duration_seconds_count{method="POST",route="/shipments/:shipmentId/commands",status="201"}') >= 1)
+  t.match(after, /waybill_process_resident_memory_bytes \d+/, 'process metrics too')
+})
