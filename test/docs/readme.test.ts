@@ -17,3 +17,10 @@ t.test('the quick start shows the two commands', async (t) => {
   t.match(readme, /npm start/)
   t.match(readme, /npm test/)
 })
+
+t.test('.env.example lists every setting with its default', async (t) => {
+  const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+  for (const { variable, default: value } of configReference()) {
+    t.ok(example.split('\n').includes(value === 'unset' ? `# ${variable}=` : `# ${variable}=${value}`), variable)
+  }
+})
