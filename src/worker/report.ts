@@ -26,13 +26,8 @@ export interface EventSummary {
   readonly recordedAt: string
 }
 
-export interface ReportInput {
-  readonly commandId: string
-  readonly shipmentId: string
-  readonly type: string
-  readonly outcome: 'accepted' | 'rejected'
-  readonly reason: string | null
-  readonly detail: string | null
+/** The report's identity and outcome, plus the facts its shipment and event are shown from. */
+export interface ReportInput extends Omit<CommandReport, 'shipment' | 'allowed' | 'event'> {
   readonly facts: ShipmentFacts | null
   readonly event: { readonly type: string; readonly version: number; readonly position: number; readonly recordedAt: number } | null
 }

@@ -66,3 +66,12 @@ export async function startRedis(t: { teardown(fn: () => unknown): void }): Prom
     restart: start,
   }
 }
+
+/** Leases every partition to an owner elsewhere that never decides: commands then stay queued. */
+export async function leasePartitionsElsewhere(redis: TestRedis, partitions = 8): Promise<void> {
+  const { clientReady, createRedisClient, quit } = await import('../../src/queue/redis.js')
+  const client = createRedisClient(redis.url, 'test')
+  await clientReady(client, 2000)
+  for (let p = 0; p < partitions; p++) await new Promise((done) => client.set(`waybill:lease:${p}`, 'elsewhere', 'PX', 60_000, done))
+  await quit(client)
+}

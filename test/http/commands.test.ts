@@ -1,6 +1,5 @@
 import t from 'tap'
-import { clientReady, createRedisClient, quit } from '../../src/queue/redis.js'
-import { startRedis } from '../helpers/redis.js'
+import { leasePartitionsElsewhere, startRedis } from '../helpers/redis.js'
 import { startTestService } from '../helpers/service.js'
 
 // The rules through the real HTTP edge, intake, Redis partition queues, worker and SQLite.
@@ -105,10 +104,7 @@ t.test('commands through HTTP', async (t) => {
   t.test('without a reply in time the request answers 202', async (t) => {
     // Every partition is leased to an owner elsewhere that never answers: commands stay queued.
     const redis = await startRedis(t)
-    const client = createRedisClient(redis.url, 'test')
-    await clientReady(client, 2000)
-    for (let p = 0; p < 8; p++) await new Promise((done) => client.set(`waybill:lease:${p}`, 'elsewhere', 'PX', 60000, done))
-    await quit(client)
+    await leasePartitionsElsewhere(redis)
     const slow = await startTestService(t, { redis, env: { WAYBILL_REPLY_TIMEOUT_MS: '50' } })
     const res = await slow.command('S-8', { type: 'REGISTER' })
     t.equal(res.status, 202)

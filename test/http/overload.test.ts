@@ -1,7 +1,6 @@
 import { connect } from 'node:net'
 import t from 'tap'
-import { clientReady, createRedisClient, quit } from '../../src/queue/redis.js'
-import { startRedis } from '../helpers/redis.js'
+import { leasePartitionsElsewhere, startRedis } from '../helpers/redis.js'
 import { bootstrapToken, http, startTestService } from '../helpers/service.js'
 
 t.test('a client that drips its request is cut off while others are served', async (t) => {
@@ -41,10 +40,7 @@ t.test('per-device rate limit: 429 + Retry-After, as problem+json', async (t) =>
 t.test('admission control on inbox depth: 503 + Retry-After, nothing written', async (t) => {
   // Every partition is leased to an owner elsewhere that does not decide: commands pile up.
   const redis = await startRedis(t)
-  const client = createRedisClient(redis.url, 'test')
-  await clientReady(client, 2000)
-  for (let p = 0; p < 8; p++) await new Promise((done) => client.set(`waybill:lease:${p}`, 'elsewhere', 'PX', 60000, done))
-  await quit(client)
+  await leasePartitionsElsewhere(redis)
   const api = await startTestService(t, { redis, env: { WAYBILL_MAX_PENDING: '3', WAYBILL_REPLY_TIMEOUT_MS: '0' } })
   for (let i = 0; i < 3; i++) t.equal((await api.command(`Q-${i}`, { type: 'REGISTER' }, { prefer: 'respond-async' })).status, 202)
   await new Promise((resolve) => setTimeout(resolve, 150))

@@ -1,11 +1,8 @@
-import { join } from 'node:path'
 import t from 'tap'
-import { openStorage } from '../../src/storage.js'
+import { startCluster } from '../helpers/cluster.js'
 import { checkHistory, History } from '../helpers/history.js'
-import { spawnWaybill, untilHealthy, type WaybillProcess } from '../helpers/process.js'
-import { freePort, startRedis } from '../helpers/redis.js'
+import type { WaybillProcess } from '../helpers/process.js'
 import { runScanner, seeded } from '../helpers/scanners.js'
-import { bootstrapToken, tempDir } from '../helpers/service.js'
 
 // kill -9 of the service during a 2,000-command run over 50 shipments (≈6 % against the rules, ≈4 %
 // repeated), once at each point: a cycle begun (nothing written), mid-transaction (events appended,
@@ -13,22 +10,8 @@ import { bootstrapToken, tempDir } from '../helpers/service.js'
 // and once more from outside at a random moment. The scanners retry with their Idempotency-Keys;
 // afterwards the history is checked against I1–I7 and the oracle.
 t.test('nothing acknowledged is lost or doubled across five kill -9', async (t) => {
-  const redis = await startRedis(t)
-  const dataDir = tempDir(t)
-  const port = await freePort()
-  const env = {
-    REDIS_URL: redis.url,
-    WAYBILL_DATA_DIR: dataDir,
-    PORT: String(port),
-    WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken,
-    WAYBILL_RATE_LIMIT: '0',
-    WAYBILL_EMBEDDED_REDIS: 'never',
-    WAYBILL_STALL_INTERVAL_MS: '2000',
-    WAYBILL_SWEEP_INTERVAL_MS: '200',
-    WAYBILL_REPLY_TIMEOUT_MS: '1000',
-    WAYBILL_LOG_LEVEL: 'warn',
-  }
-  const base = () => `http://127.0.0.1:${port}`
+  const cluster = await startCluster(t, { WAYBILL_LOG_LEVEL: 'warn' })
+  const base = () => cluster.base
   const faults = ['crash:before-commit:150', 'crash:after-events:60', 'crash:after-commit:60', 'crash:after-reply:150', undefined, undefined]
   const kills: string[] = []
   let answered = 0
@@ -36,14 +19,13 @@ t.test('nothing acknowledged is lost or doubled across five kill -9', async (t) 
   let current: WaybillProcess
   let stopping = false
   const start = async (spec: string | undefined) => {
-    current = spawnWaybill(t, ['serve'], { ...env, ...(spec ? { WAYBILL_FAULTS: spec } : {}) })
-    const me = current
+    const me = await cluster.serve(spec ? { WAYBILL_FAULTS: spec } : {})
+    current = me
     void me.exited.then((code) => {
       if (stopping || me !== current) return
       kills.push(`${spec ?? 'external kill -9'} (exit ${code}, after ${answered} answered)`)
       void start(faults[kills.length])
     })
-    await untilHealthy(base(), me)
   }
   await start(faults[0])
 
@@ -65,8 +47,7 @@ t.test('nothing acknowledged is lost or doubled across five kill -9', async (t) 
   stopping = true
   await current!.stop()
 
-  const storage = openStorage({ databaseFile: join(dataDir, 'waybill.db'), busyTimeoutMs: 1000, bootstrapToken: undefined })
-  t.teardown(() => storage.close())
+  const storage = cluster.storage()
   const result = checkHistory(storage, history)
   t.comment(`kills: ${kills.join('; ')}`)
   t.comment(`history: ${JSON.stringify(result.stats)}`)

@@ -1,29 +1,14 @@
 import t from 'tap'
-import { openStorage } from '../../src/storage.js'
-import { spawnWaybill } from '../helpers/process.js'
-import { freePort, startRedis } from '../helpers/redis.js'
-import { bootstrapToken, eventually, http, tempDir } from '../helpers/service.js'
+import { startCluster } from '../helpers/cluster.js'
+import { eventually, http } from '../helpers/service.js'
 
 // A separate `waybill worker` process owns half of the partitions; it is killed (-9) mid-stream and
 // a new one started. Every command acknowledged with 202 must still be decided, in arrival order.
 t.test('arrival order holds when a worker process is killed and restarted mid-stream', async (t) => {
-  const redis = await startRedis(t)
-  const dataDir = tempDir(t)
-  const port = await freePort()
-  const env = {
-    REDIS_URL: redis.url,
-    WAYBILL_DATA_DIR: dataDir,
-    PORT: String(port),
-    WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken,
-    WAYBILL_RATE_LIMIT: '0',
-    WAYBILL_EMBEDDED_REDIS: 'never',
-    WAYBILL_STALL_INTERVAL_MS: '2000',
-    WAYBILL_SWEEP_INTERVAL_MS: '200',
-  }
-  const base = `http://127.0.0.1:${port}`
-  const serve = spawnWaybill(t, ['serve'], env)
-  await serve.waitFor(/waybill serving/)
-  const worker = spawnWaybill(t, ['worker'], env)
+  const cluster = await startCluster(t)
+  const base = cluster.base
+  const serve = await cluster.serve()
+  const worker = cluster.worker()
   await worker.waitFor(/partition acquired/)
 
   const ids = Array.from({ length: 200 }, (_, i) => `K-${i}`)
@@ -41,12 +26,11 @@ t.test('arrival order holds when a worker process is killed and restarted mid-st
   await worker.kill9()
   const killedHeld = worker.lines.filter((l) => /partition acquired/.test(l)).map((l) => JSON.parse(l).partition as number)
   t.pass(`worker killed after ${sent} commands were acknowledged`)
-  const replacement = spawnWaybill(t, ['worker'], env)
+  const replacement = cluster.worker()
   await walking
   t.equal(sent, 800)
 
-  const storage = openStorage({ databaseFile: `${dataDir}/waybill.db`, busyTimeoutMs: 1000, bootstrapToken: undefined })
-  t.teardown(() => storage.close())
+  const storage = cluster.storage()
   await eventually(() => (storage.inbox.countPending() === 0 ? true : undefined), 30_000, 'all commands decided')
   t.equal(storage.db.prepare(`SELECT count(*) FROM commands WHERE status = 'rejected'`).pluck().get(), 0, 'nothing rejected')
   t.same(ids.filter((id) => storage.queries.get(id)?.state !== 'delivered'), [], 'all 200 delivered')
