@@ -90,7 +90,8 @@ export class Ownership {
     // Workers that decide count themselves in; an API-only process (maxPartitions 0) does not.
     const multi = queues.client.multi()
     if (this.options.maxPartitions !== 0) multi.zadd(workersKey, now, owner)
-    multi.zremrangebyscore(workersKey, '-inf', now - 3 * leaseMs).zcard(workersKey)
+    // A worker that missed its heartbeats for a lease period is gone: its leases are expiring too.
+    multi.zremrangebyscore(workersKey, '-inf', now - leaseMs - this.options.tickMs).zcard(workersKey)
     const replies = (await call<unknown[]>(1000, 'heartbeat', (done) => multi.exec(done))) as number[]
     const live = replies[replies.length - 1]!
     const fair = Math.min(this.options.maxPartitions ?? partitions, Math.ceil(partitions / Math.max(1, live)))

@@ -11,13 +11,16 @@ const everyone: Who[] = ['scanner', 'reviewer', 'admin']
 
 // Every route × every role, with the documented answer: deny by default, 401 without a valid token,
 // 403 for the wrong role.
-const routes: Array<{ method: string; url: string; allow: Who[] | 'public'; body?: unknown }> = [
+const routes: Array<{ method: string; url: string; allow: Who[] | 'public'; body?: unknown; headers?: Record<string, string> }> = [
   { method: 'POST', url: '/shipments/SEC-1/commands', allow: ['scanner', 'admin'], body: { type: 'ASSIGN', truckId: 'T1' } },
   { method: 'GET', url: '/shipments/SEC-1', allow: everyone },
   { method: 'GET', url: '/shipments/SEC-1/events', allow: everyone },
   { method: 'GET', url: '/shipments', allow: everyone },
   { method: 'GET', url: '/shipments/SEC-1/commands', allow: ['reviewer', 'admin'] },
   { method: 'GET', url: '/events', allow: ['reviewer', 'admin'] },
+  // (asked as JSON, the stream answers 406 instead of streaming: enough to see who gets in)
+  { method: 'GET', url: '/events/stream', allow: ['reviewer', 'admin'], headers: { accept: 'application/json' } },
+  { method: 'GET', url: '/commands/00000000-0000-7000-8000-000000000000', allow: everyone },
   { method: 'GET', url: '/stats', allow: ['reviewer', 'admin'] },
   { method: 'GET', url: '/metrics', allow: ['reviewer', 'admin'] },
   { method: 'GET', url: '/machines/shipment', allow: everyone },
@@ -26,6 +29,9 @@ const routes: Array<{ method: string; url: string; allow: Who[] | 'public'; body
   { method: 'POST', url: '/admin/tokens', allow: ['admin'], body: { deviceId: 'new-device', role: 'scanner' } },
   { method: 'GET', url: '/admin/parked', allow: ['admin'] },
   { method: 'POST', url: '/admin/parked/SEC-1/retry', allow: ['admin'] },
+  { method: 'POST', url: '/admin/parked/SEC-1/discard', allow: ['admin'] },
+  { method: 'DELETE', url: '/admin/tokens/00000000-0000-0000-0000-000000000000', allow: ['admin'] },
+  { method: 'GET', url: '/docs/', allow: 'public' },
   { method: 'GET', url: '/health', allow: 'public' },
   { method: 'GET', url: '/openapi.json', allow: 'public' },
   { method: 'GET', url: '/viz', allow: 'public' },
@@ -46,14 +52,14 @@ t.test('tokens and roles', async (t) => {
   t.match(await api.request('DELETE', `/admin/tokens/${revoked.tokenId}`), { status: 200, body: { revokedAt: String } })
   t.match(scanner.token, /^wb_[A-Za-z0-9_-]{43}$/, '256 random bits')
   const tokenOf: Record<Who, string | null> = { none: null, revoked: revoked.token, scanner: scanner.token, reviewer: reviewer.token, admin: admin.token }
-  const as = (who: Who, method: string, url: string, body?: unknown) =>
-    api.request(method, url, body, { authorization: tokenOf[who] ? `Bearer ${tokenOf[who]}` : '' })
+  const as = (who: Who, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
+    api.request(method, url, body, { authorization: tokenOf[who] ? `Bearer ${tokenOf[who]}` : '', ...headers })
   t.equal((await as('admin', 'POST', '/shipments/SEC-1/commands', { type: 'REGISTER' })).status, 201)
 
   t.test('every route × every role', async (t) => {
     for (const route of routes) {
       for (const who of ['none', 'revoked', 'scanner', 'reviewer', 'admin'] as Who[]) {
-        const res = await as(who, route.method, route.url, route.body)
+        const res = await as(who, route.method, route.url, route.body, route.headers)
         const label = `${route.method} ${route.url} as ${who}: ${res.status}`
         if (route.allow === 'public') t.ok(res.status < 400, label)
         else if (who === 'none' || who === 'revoked') t.equal(res.status, 401, label)
@@ -130,6 +136,8 @@ t.test('logs never contain a token', async (t) => {
   const log = lines.join('')
   t.ok(lines.length > 5, `${lines.length} log lines captured`)
   t.match(log, /"token created"/)
+  const command = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'command')
+  t.match(command, { reqId: String, commandId: String, shipmentId: 'LOG-1', outcome: 'accepted' }, 'command logs carry request and command ids')
   t.notOk(log.includes(token), 'the minted token is not logged')
   t.notOk(log.includes(bootstrapToken), 'the bootstrap token is not logged')
   t.notOk(log.includes('wb_wrong-token-123'), 'a wrong token is not logged either')

@@ -24,6 +24,7 @@ t.test('arrival order holds when a worker process is killed and restarted mid-st
   )
   await eventually(() => (sent >= 100 ? true : undefined), 20_000, '100 commands sent')
   await worker.kill9()
+  const killedAt = Date.now()
   const killedHeld = worker.lines.filter((l) => /partition acquired/.test(l)).map((l) => JSON.parse(l).partition as number)
   t.pass(`worker killed after ${sent} commands were acknowledged`)
   const replacement = cluster.worker()
@@ -36,6 +37,9 @@ t.test('arrival order holds when a worker process is killed and restarted mid-st
   t.same(ids.filter((id) => storage.queries.get(id)?.state !== 'delivered'), [], 'all 200 delivered')
   t.ok(killedHeld.length > 0, `the killed worker held partitions ${killedHeld}`)
   const owners = storage.db.prepare('SELECT partition, owner FROM partitions').all() as Array<{ partition: number; owner: string }>
+  // The dead worker's partitions moved: their epoch was claimed by a live owner within seconds.
+  const taken = storage.db.prepare('SELECT max(acquired_at) FROM partitions WHERE partition IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(killedHeld)) as number
+  t.ok(taken - killedAt < 6000, `ownership moved ${taken - killedAt} ms after the death`)
   for (const partition of killedHeld) {
     const owner = owners.find((o) => o.partition === partition)?.owner ?? ''
     t.notMatch(owner, new RegExp(`:${worker.pid}:`), `partition ${partition} has a new owner (${owner})`)
