@@ -66,7 +66,7 @@ export class ShipmentQueries {
   readonly #timeline: Statement
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly store: EventStore,
   ) {
     this.#byId = db.prepare('SELECT * FROM shipments WHERE shipment_id = ?')

@@ -35,6 +35,10 @@ const routes: Array<{ method: string; url: string; allow: Who[] | 'public'; body
   { method: 'GET', url: '/health', allow: 'public' },
   { method: 'GET', url: '/openapi.json', allow: 'public' },
   { method: 'GET', url: '/viz', allow: 'public' },
+  { method: 'GET', url: '/viz/assets/app.js', allow: 'public' },
+  { method: 'GET', url: '/viz/layout.json', allow: ['reviewer', 'admin'] },
+  { method: 'GET', url: '/viz/chart.svg', allow: ['reviewer', 'admin'] },
+  { method: 'GET', url: '/viz/chart.mmd', allow: ['reviewer', 'admin'] },
 ]
 
 t.test('tokens and roles', async (t) => {
