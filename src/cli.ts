@@ -5,7 +5,7 @@ import { Command, Option } from 'commander'
 import closeWithGrace from 'close-with-grace'
 import { roles, type Role } from './auth/tokens.js'
 import { ConfigError, configReference, loadConfig, type Config } from './config.js'
-import { backup } from './operations/backup.js'
+import { backup, BackupError } from './operations/backup.js'
 import { doctor } from './operations/doctor.js'
 import { progress } from './operations/progress.js'
 import { formatStep, replayShipment } from './operations/replay.js'
@@ -14,7 +14,7 @@ import { verify } from './operations/verify.js'
 import { packageVersion } from './package-info.js'
 import { ensureRedis, RedisMissingError } from './queue/embedded-redis.js'
 import { createLogger, startService } from './service.js'
-import { openStorage, type Storage } from './storage.js'
+import { NoDatabaseError, openStorage, type Storage } from './storage.js'
 
 /**
  * `waybill` — the service and its operations. Data goes to stdout (JSON / NDJSON / text tables),
@@ -25,9 +25,10 @@ function config(): Config {
   return loadConfig(process.env)
 }
 
-function withStorage<T>(work: (storage: Storage, config: Config) => T): T {
+/** Runs `work` on the installation's storage; `read`: the database must already exist. */
+function withStorage<T>(work: (storage: Storage, config: Config) => T, read = false): T {
   const cfg = config()
-  const storage = openStorage(cfg)
+  const storage = openStorage(cfg, Date.now, { mustExist: read })
   const result = work(storage, cfg)
   if (result instanceof Promise) return result.finally(() => storage.close()) as T
   storage.close()
@@ -98,7 +99,7 @@ program
         count++
       }
       if (count === 0) throw new CliError(`shipment ${shipmentId} has no events`)
-    }),
+    }, true),
   )
 
 program
@@ -129,7 +130,7 @@ events
         bar.update(++count)
       }
       bar.stop(count)
-    }),
+    }, true),
   )
 events
   .command('import [file]')
@@ -146,15 +147,14 @@ events
 
 program
   .command('backup <file>')
-  .description('copy the database online (while the service runs) and check the copy: integrity_check and verify')
+  .description('copy the database online (VACUUM INTO, while the service runs) and check the copy: integrity_check and verify')
   .action((file: string) =>
-    withStorage(async (storage) => {
-      const bar = progress('pages copied', undefined)
-      const report = await backup(storage, file, (done) => bar.update(done))
-      bar.stop()
+    withStorage((storage) => {
+      process.stderr.write(`copying to ${file}, then checking the copy\n`)
+      const report = backup(storage, file)
       out(report)
       if (report.integrity !== 'ok' || report.verify.problems.length > 0) process.exitCode = 1
-    }),
+    }, true),
   )
 
 program
@@ -167,7 +167,7 @@ program
       bar.stop(report.events)
       out(report)
       if (report.problems.length > 0) process.exitCode = 1
-    }),
+    }, true),
   )
 
 program
@@ -186,7 +186,7 @@ class CliError extends Error {
 }
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof RedisMissingError || error instanceof CliError || error instanceof ImportError) {
+  if (error instanceof ConfigError || error instanceof RedisMissingError || error instanceof CliError || error instanceof ImportError || error instanceof NoDatabaseError || error instanceof BackupError) {
     process.stderr.write(`waybill: ${error.message}\n`)
     process.exit(2)
   }

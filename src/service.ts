@@ -7,6 +7,7 @@ import { parseFaults } from './faults.js'
 import { buildApp } from './http/app.js'
 import { CommandIntake } from './inbox/intake.js'
 import { PartitionQueues } from './queue/partition-queues.js'
+import { partitionOf } from './queue/partitions.js'
 import { Replies } from './queue/replies.js'
 import { Metrics } from './metrics.js'
 import { packageVersion } from './package-info.js'
@@ -59,6 +60,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const faults = parseFaults(config.faults)
   if (config.faults) log.warn({ faults: config.faults }, 'FAULT INJECTION IS ON (WAYBILL_FAULTS): for tests only')
   const storage = openStorage(config, clock)
+  const moved = storage.inbox.repartitionPending((streamId) => partitionOf(streamId, config.partitions))
+  if (moved > 0) log.warn({ moved, partitions: config.partitions }, 'WAYBILL_PARTITIONS changed: undecided commands moved to their new partitions')
   let queues: PartitionQueues
   try {
     queues = await PartitionQueues.connect({
@@ -99,7 +102,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       onParked: () => metrics.parkings.inc(),
     },
     {
-      partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs,
+      batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs,
       maxAttempts: config.maxAttempts, intakeWaitMs: Math.max(2000, config.replyTimeoutMs),
     },
   )

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { tokenMigrations, TokenStore } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { inboxMigrations } from './inbox/migrations.js'
@@ -30,7 +31,20 @@ export interface Storage {
 
 export const projections = [shipmentsProjection, statsProjection] as const
 
-export function openStorage(config: Pick<Config, 'databaseFile' | 'busyTimeoutMs' | 'bootstrapToken'>, clock: () => number = Date.now): Storage {
+export class NoDatabaseError extends Error {
+  override readonly name = 'NoDatabaseError'
+}
+
+/**
+ * Opens (and migrates) the database. `mustExist`: for commands that read an installation's data
+ * (verify, backup, replay, export), a missing file is an error, not a new empty database.
+ */
+export function openStorage(
+  config: Pick<Config, 'databaseFile' | 'busyTimeoutMs' | 'bootstrapToken'>,
+  clock: () => number = Date.now,
+  options: { mustExist?: boolean } = {},
+): Storage {
+  if (options.mustExist && !existsSync(config.databaseFile)) throw new NoDatabaseError(`no database at ${config.databaseFile} (check WAYBILL_DATA_DIR)`)
   const db = openDatabase(config.databaseFile, { busyTimeoutMs: config.busyTimeoutMs })
   migrate(db, [...storeMigrations, ...inboxMigrations, ...tokenMigrations, ...projections.flatMap((p) => p.migrations)])
   const store = new EventStore(db)

@@ -114,7 +114,13 @@ export class TokenStore {
     const row = this.#byHash.get(hash) as TokenRow | undefined
     if (!row || row.revoked_at !== null) return undefined
     const now = this.clock()
-    if (row.last_seen_at === null || now - row.last_seen_at >= seenEveryMs) this.#seen.run(now, row.token_id)
+    if (row.last_seen_at === null || now - row.last_seen_at >= seenEveryMs) {
+      try {
+        this.#seen.run(now, row.token_id)
+      } catch {
+        // Best effort: a locked or full database must not fail the request; the next one records it.
+      }
+    }
     return { tokenId: row.token_id, deviceId: row.device_id, role: row.role }
   }
 }

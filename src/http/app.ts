@@ -15,7 +15,7 @@ import type { EventStore } from '../store/event-store.js'
 import type { CommandIntake } from '../inbox/intake.js'
 import type { ShipmentQueries } from '../projections/queries.js'
 import { registerAuth } from './auth.js'
-import { handleError, notFoundHandler, problem, RateLimited, sendProblem } from './problems.js'
+import { handleError, notFoundHandler, problem, RateLimited } from './problems.js'
 import { adminRoutes } from './routes/admin.js'
 import { processRoutes } from './routes/process.js'
 import { tokenRoutes } from './routes/tokens.js'
@@ -110,7 +110,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
     pressureHandler: (request, reply, type, value) => {
       if (request.url === '/health') return
       request.log.warn({ type, value }, 'shedding load')
-      sendProblem(reply, problem('unavailable', `the service is overloaded (${type}); retry shortly`), { 'retry-after': '1' })
+      // A value (not undefined) makes the plugin send it and end the request here: the route never runs.
+      reply.code(503).header('retry-after', '1').type('application/problem+json')
+      return problem('unavailable', `the service is overloaded (${type}); retry shortly`) as never
     },
   })
   if (options.rateLimit > 0) {

@@ -1,5 +1,6 @@
 import createError from '@fastify/error'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { isDatabaseUnavailable } from '../store/database.js'
 
 /**
  * RFC 9457 problem details, decided in one place. Every error leaving the service is one of these
@@ -48,15 +49,11 @@ export function sendProblem(reply: FastifyReply, body: ProblemBody, headers: Rec
 /** Errors our own code throws at the edge, each with its problem code. */
 export const Unauthorized = createError<[string]>('WB_UNAUTHORIZED', '%s', 401)
 export const Forbidden = createError<[string]>('WB_FORBIDDEN', '%s', 403)
-export const NotFound = createError<[string]>('WB_NOT_FOUND', '%s', 404)
-export const Unavailable = createError<[string]>('WB_UNAVAILABLE', '%s', 503)
 export const RateLimited = createError<[string]>('WB_RATE_LIMITED', '%s', 429)
 
 const codeOfError: Record<string, ProblemCode> = {
   WB_UNAUTHORIZED: 'unauthorized',
   WB_FORBIDDEN: 'forbidden',
-  WB_NOT_FOUND: 'not-found',
-  WB_UNAVAILABLE: 'unavailable',
   WB_RATE_LIMITED: 'rate-limited',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed-json',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed-json',
@@ -75,11 +72,16 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     }))
     return sendProblem(reply, problem('invalid-request', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors }))
   }
-  const code = (error.code ? codeOfError[error.code] : undefined) ?? statusCode(error)
+  const code = (error.code ? codeOfError[error.code] : undefined) ?? (isDatabaseUnavailable(error) ? 'unavailable' : statusCode(error))
   if (code === 'internal-error' || code === 'unavailable') {
     request.log.error({ err: error }, 'request failed')
   }
-  const detail = code === 'internal-error' ? `see the server log for request ${request.id}` : error.message
+  const detail =
+    code === 'internal-error'
+      ? `see the server log for request ${request.id}`
+      : isDatabaseUnavailable(error)
+        ? `the database cannot take this request right now (${error.code}); retry shortly`
+        : error.message
   const headers: Record<string, string> = code === 'unavailable' ? { 'retry-after': '1' } : {}
   return sendProblem(reply, problem(code, detail), headers)
 }

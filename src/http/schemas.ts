@@ -56,7 +56,6 @@ type SameCommands = false extends PerType | Assignable ? false : true
 const sameCommands: SameCommands = true
 void sameCommands
 
-export const commandVariantTypes = commandVariants.map((v) => (v.properties.type as unknown as { const: string }).const)
 
 export const CommandHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ pattern: '^[\\x21-\\x7E]{1,255}$', description: '1–255 visible ASCII characters' })),

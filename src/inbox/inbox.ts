@@ -114,7 +114,7 @@ export class Inbox {
   readonly #failed: Statement
   readonly #submitAll: Transaction<(commands: readonly NewCommand[]) => SubmitResult[]>
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.#insert = db.prepare(
       `INSERT INTO commands (command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq`,
@@ -192,6 +192,24 @@ export class Inbox {
   /** Counts a failed attempt at deciding the command (its own transaction); returns the attempts so far. */
   recordFailure(commandId: string, error: string): number {
     return this.#failed.get(error.slice(0, 1000), commandId) as number
+  }
+
+  /**
+   * Moves undecided commands to the partition `partitionOf` gives them now (after WAYBILL_PARTITIONS
+   * changed: a row left on a partition that no longer exists would never be decided). Returns how
+   * many moved. Arrival order (`seq`) is untouched.
+   */
+  repartitionPending(partitionOf: (streamId: string) => number): number {
+    const rows = this.db.prepare(`SELECT DISTINCT stream_id, partition FROM commands WHERE status = 'pending'`).all() as Array<{ stream_id: string; partition: number }>
+    const move = this.db.prepare(`UPDATE commands SET partition = ? WHERE stream_id = ? AND status = 'pending'`)
+    return this.db.transaction(() => {
+      let moved = 0
+      for (const row of rows) {
+        const partition = partitionOf(row.stream_id)
+        if (partition !== row.partition) moved += move.run(partition, row.stream_id).changes
+      }
+      return moved
+    }).immediate()
   }
 
   countPending(): number {

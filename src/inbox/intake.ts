@@ -3,6 +3,7 @@ import type { PartitionQueues } from '../queue/partition-queues.js'
 import { partitionOf } from '../queue/partitions.js'
 import type { Replies } from '../queue/replies.js'
 import type { ShipmentQueries } from '../projections/queries.js'
+import { isDatabaseUnavailable } from '../store/database.js'
 import type { CommandReport } from '../worker/report.js'
 import { newCommandId } from './ids.js'
 import type { CommandMetadata, CommandSink, Inbox, InboxCommand } from './inbox.js'
@@ -74,6 +75,13 @@ export class CommandIntake {
 
   async submit(request: IntakeRequest): Promise<IntakeAnswer> {
     const { sink, queues, replies, clock } = this.deps
+    // A retry of a decided command is answered from the log, whatever state Redis or the backlog is in.
+    const known = request.idempotencyKey === null ? undefined : this.deps.inbox.byIdempotencyKey(request.metadata.deviceId, request.idempotencyKey)
+    if (known) {
+      if (known.requestHash !== fingerprintHash(request.fingerprint)) return { kind: 'key-conflict', commandId: known.commandId }
+      const report = this.deps.queries.report(known)
+      if (report) return { kind: 'decided', report, replayed: true }
+    }
     if (!queues.available()) return { kind: 'unavailable', why: 'the queue (Redis) is not reachable' }
     const depth = this.#inboxDepth()
     if (depth >= this.options.maxPending) return { kind: 'unavailable', why: `${depth} commands are waiting to be decided` }
@@ -95,7 +103,7 @@ export class CommandIntake {
       .catch((error: unknown) => error as Error)
     if (result instanceof Error) {
       waiter?.cancel()
-      if (isSqliteUnavailable(result)) return { kind: 'unavailable', why: `the database cannot take writes (${(result as { code?: string }).code})` }
+      if (isDatabaseUnavailable(result) || (result as { code?: string }).code === 'WRITER_UNAVAILABLE') return { kind: 'unavailable', why: `the database cannot take writes (${(result as { code?: string }).code})` }
       throw result
     }
     const command = result.command
@@ -152,9 +160,4 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
   }
   return JSON.stringify(value)
-}
-
-export function isSqliteUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^(SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)|WRITER_UNAVAILABLE)/.test(code)
 }

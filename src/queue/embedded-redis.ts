@@ -82,8 +82,13 @@ export async function ensureRedis(options: { url: string; dataDir: string; mode:
     })
   }
   start()
-  for (let waited = 0; !(await redisAnswers(options.url, 500)); waited += 100) {
-    if (waited > 10_000) throw new RedisMissingError(`embedded redis-server did not answer at ${options.url}; see ${join(dir, 'redis.log')}`)
+  const deadline = Date.now() + 10_000
+  while (!(await redisAnswers(options.url, 500))) {
+    if (Date.now() > deadline) {
+      stopping = true
+      ;(child as ChildProcess | null)?.kill('SIGTERM')
+      throw new RedisMissingError(`embedded redis-server did not answer at ${options.url} within 10 s; see ${join(dir, 'redis.log')}`)
+    }
     await sleep(100)
   }
   return {

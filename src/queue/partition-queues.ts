@@ -171,9 +171,6 @@ export class PartitionQueues {
     await queue.close(2000).catch((error: Error) => this.options.onError?.(error, `close partition ${partition}`))
   }
 
-  consuming(): number[] {
-    return [...this.#consumers.keys()]
-  }
 
   /** Tells every process which commands were decided (their API may hold the waiting requests). */
   async publishDecided(commandIds: readonly string[]): Promise<void> {

@@ -19,6 +19,3 @@ export function partitionQueueName(partition: number): string {
 
 export const queuePrefix = 'waybill'
 
-export function allPartitions(partitions: number): number[] {
-  return Array.from({ length: partitions }, (_, p) => p)
-}

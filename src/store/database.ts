@@ -27,6 +27,16 @@ export function openDatabase(file: string, options: DatabaseOptions): Db {
   return db
 }
 
+/**
+ * Errors that say the database cannot take this write right now (locked by another process, full,
+ * failing I/O) rather than anything about the data: retried, or answered 503, never counted against a
+ * command.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)/.test(code)
+}
+
 export interface Migration {
   /** Unique and stable forever, e.g. `store/1-events`. Applied in list order, each once. */
   readonly id: string

@@ -72,7 +72,9 @@ export class Ownership {
     if (this.#stopped) return
     const { queues, worker } = this.deps
     if (this.options.ignoreLeases) {
-      for (let partition = 0; partition < this.options.partitions; partition++) if (!worker.held().has(partition)) await this.#acquire(partition)
+      for (let partition = 0; partition < this.options.partitions; partition++) {
+        if (!worker.held().has(partition)) await this.#acquire(partition).catch((error) => this.deps.log.warn({ err: error, partition }, 'partition not claimed'))
+      }
     } else if (queues.available()) {
       try {
         await this.#leases()
@@ -117,7 +119,15 @@ export class Ownership {
       const taken = await call<'OK' | undefined>(1000, 'acquire lease', (done) =>
         queues.client.set(leaseKey(partition), owner, 'PX', leaseMs, 'NX', done),
       )
-      if (taken === 'OK') await this.#acquire(partition)
+      if (taken !== 'OK') continue
+      try {
+        await this.#acquire(partition)
+      } catch (error) {
+        // The epoch could not be claimed (database locked): give the lease back at once, so that the
+        // partition is not left without an owner for a whole lease period.
+        this.deps.log.warn({ err: error, partition }, 'partition not claimed; lease released')
+        await call(1000, 'release lease', (done) => queues.client.eval(releaseScript, 1, leaseKey(partition), owner, done)).catch(() => {})
+      }
     }
   }
 

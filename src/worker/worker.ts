@@ -4,25 +4,13 @@ import type { Faults } from '../faults.js'
 import type { CommandSink, Inbox, InboxCommand, NewCommand, SubmitResult } from '../inbox/inbox.js'
 import type { Parking } from '../inbox/parking.js'
 import type { Projector } from '../projections/projection.js'
-import type { Db } from '../store/database.js'
+import { isDatabaseUnavailable, type Db } from '../store/database.js'
 import type { EventStore } from '../store/event-store.js'
 import { FencedError, type PartitionEpochs } from '../store/fencing.js'
 import { actorFacts, toStoredSnapshot, type Actor, type ActorCache } from './actor.js'
 import { commandReport, type CommandReport } from './report.js'
 
-/**
- * The one place where the pure machine meets I/O. Each cycle is ONE `BEGIN IMMEDIATE` transaction
- * (group commit: one fsync): it inserts the commands submitted since the last cycle into the inbox,
- * takes the pending commands of the partitions this process holds in arrival (`seq`) order, checks
- * every partition's fencing epoch, decides each command against its shipment's actor, and writes
- * events + outcomes + projections + snapshots.
- *
- * Nothing outside the transaction changes until it commits: submissions are answered, the actor cache
- * is updated and the reports are sent only afterwards, so a failed cycle leaves no trace and is simply
- * retried, in order (its submissions are first committed on their own).
- */
 export interface WorkerOptions {
-  readonly partitions: number
   readonly batchMax: number
   readonly snapshotEvery: number
   /** After a partial batch, look again after this pause (0: stop until the next kick). */
@@ -52,14 +40,6 @@ export interface WorkerDeps {
   readonly onParked?: (command: InboxCommand, error: string) => void
 }
 
-/**
- * Errors that say nothing about the command being decided (the database is locked, full or failing):
- * retried in place with backoff, never counted against a command.
- */
-export function isTransient(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)/.test(code)
-}
 
 interface Decided {
   readonly reports: CommandReport[]
@@ -80,6 +60,18 @@ interface Submission {
   readonly since: number
 }
 
+/**
+ * The one place where the pure machine meets I/O. Each cycle is ONE `BEGIN IMMEDIATE` transaction
+ * (group commit: one fsync): it inserts the commands submitted since the last cycle into the inbox,
+ * takes the pending commands of the partitions this process holds in arrival (`seq`) order, checks
+ * every partition's fencing epoch, decides each command against its shipment's actor, and writes
+ * events + outcomes + projections + snapshots.
+ *
+ * Nothing outside the transaction changes until it commits: submissions are answered, decided actors
+ * are cached and the reports are sent only afterwards (the cache may learn committed state it read
+ * inside the transaction), so a failed cycle leaves no trace and is simply retried, in order (its
+ * submissions are first committed on their own).
+ */
 export class Worker implements CommandSink {
   readonly #held = new Map<number, number>()
   readonly #cycle: (intake: readonly NewCommand[], only?: InboxCommand) => Cycle
@@ -113,7 +105,7 @@ export class Worker implements CommandSink {
   submit(command: NewCommand): Promise<SubmitResult> {
     if (this.#stopped) return Promise.reject(Object.assign(new Error('the worker is stopping'), { code: 'WRITER_UNAVAILABLE' }))
     return new Promise((resolve, reject) => {
-      this.#intake.push({ command, resolve, reject, since: Date.now() })
+      this.#intake.push({ command, resolve, reject, since: this.deps.clock() })
       this.#interrupt?.()
       void this.kick()
     })
@@ -151,68 +143,80 @@ export class Worker implements CommandSink {
     for (const resolve of this.#waiters.splice(0)) resolve()
   }
 
-  /** `#running` is cleared in the same synchronous step that sees no further request (no lost kick). */
+  /**
+   * One drain loop at a time. A kick that lands while the loop is finishing (between its last look
+   * and `#running` being cleared) starts the next loop here, so no kick is ever lost; an unexpected
+   * error is logged and answered by a retry a second later instead of ending the process.
+   */
   async #loop(): Promise<void> {
     try {
       // Start on the next turn, so that everything submitted in this one shares the first cycle.
       await yieldToEventLoop()
       await this.#passes()
+    } catch (error) {
+      this.deps.log.error({ err: error }, 'worker loop failed; retrying in a second')
+      setTimeout(() => void this.kick(), 1000).unref()
     } finally {
       this.#running = null
+      if (this.#requested && !this.#stopped) this.#running = this.#loop()
     }
   }
 
   /**
    * Drains while there is work. A full batch is followed at once by the next; after a partial batch
-   * (everything pending when the waiters asked is decided, so they are released) the worker lingers
-   * `lingerMs` and looks again, so under load the commands committed meanwhile form the next batch
-   * without a round trip through Redis; it stops at the first empty look.
+   * everything pending when the current waiters asked is decided (they are released) and the worker
+   * lingers `lingerMs` and looks again, so under load the commands committed meanwhile form the next
+   * batch without a round trip through Redis; it stops at the first idle look.
    */
   async #passes(): Promise<void> {
     let failures = 0
-    while (this.#requested && !this.#stopped) {
+    let asked: Array<() => void> = []
+    while (!this.#stopped) {
       this.#requested = false
-      const waiters = this.#waiters.splice(0)
-      for (;;) {
-        if (this.#stopped) break
-        const intake = this.#intake.splice(0, this.options.batchMax)
-        let cycle: Cycle
-        try {
-          cycle = this.#cycle(intake.map((s) => s.command))
-          failures = 0
-        } catch (error) {
-          this.#commitIntakeAlone(intake)
-          if (error instanceof FencedError) {
-            this.#fenced(error)
-            continue
-          }
-          failures++
-          if (isTransient(error)) {
-            this.deps.log.warn({ err: error, failures }, 'database unavailable; retrying in place')
-          } else {
-            this.deps.log.error({ err: error, failures }, 'decision cycle failed; finding the command that fails')
-            await this.#isolate()
-          }
-          await this.#backoff(failures, error)
+      asked = asked.concat(this.#waiters.splice(0))
+      const intake = this.#intake.splice(0, this.options.batchMax)
+      let cycle: Cycle
+      try {
+        cycle = this.#cycle(intake.map((s) => s.command))
+        failures = 0
+      } catch (error) {
+        this.#commitIntakeAlone(intake)
+        if (error instanceof FencedError) {
+          this.#fenced(error)
           continue
         }
-        this.#committed(intake, cycle)
-        if (cycle.batch.length === this.options.batchMax || this.#intake.length >= this.options.batchMax) {
-          await yieldToEventLoop()
-          continue
+        failures++
+        if (isDatabaseUnavailable(error)) {
+          this.deps.log.warn({ err: error, failures }, 'database unavailable; retrying in place')
+        } else {
+          this.deps.log.error({ err: error, failures }, 'decision cycle failed; finding the command that fails')
+          // A cached actor may be what fails (a stream written elsewhere): hydrate afresh.
+          this.deps.actors.clear()
+          await this.#isolate()
         }
-        // Everything pending when the waiters asked is decided.
-        for (const resolve of waiters.splice(0)) resolve()
-        const idle = cycle.batch.length === 0 && intake.length === 0 && this.#intake.length === 0
-        if (idle || (this.options.lingerMs === 0 && this.#intake.length === 0)) break
-        if (this.options.lingerMs === 0) await yieldToEventLoop()
-        else await sleep(this.options.lingerMs)
+        await this.#backoff(failures, error)
+        continue
       }
-      for (const resolve of waiters) resolve()
-      await yieldToEventLoop()
+      this.#committed(intake, cycle)
+      if (cycle.batch.length === this.options.batchMax || this.#intake.length >= this.options.batchMax) {
+        await yieldToEventLoop()
+        continue
+      }
+      for (const resolve of asked.splice(0)) resolve()
+      const idle = cycle.batch.length === 0 && intake.length === 0 && this.#intake.length === 0
+      if (idle && !this.#requested) break
+      if (idle || this.options.lingerMs === 0) {
+        if (this.#intake.length === 0 && !this.#requested) break
+        await yieldToEventLoop()
+      } else {
+        await sleep(this.options.lingerMs)
+      }
     }
-    for (const resolve of this.#waiters.splice(0)) if (this.#stopped) resolve()
-    for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WRITER_UNAVAILABLE' }))
+    for (const resolve of asked) resolve()
+    if (this.#stopped) {
+      for (const resolve of this.#waiters.splice(0)) resolve()
+      for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WRITER_UNAVAILABLE' }))
+    }
   }
 
   /**
@@ -255,7 +259,7 @@ export class Worker implements CommandSink {
       intake.forEach((s, i) => s.resolve(results[i]!))
     } catch (error) {
       const code = (error as { code?: string }).code ?? ''
-      const now = Date.now()
+      const now = this.deps.clock()
       const waiting = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? intake.filter((s) => now - s.since < this.options.intakeWaitMs) : []
       for (const s of intake) if (!waiting.includes(s)) s.reject(error)
       this.#intake.unshift(...waiting)
@@ -273,7 +277,8 @@ export class Worker implements CommandSink {
         this.#committed([], this.#cycle([], command))
       } catch (error) {
         if (error instanceof FencedError) return this.#fenced(error)
-        if (isTransient(error)) return
+        if (isDatabaseUnavailable(error)) return
+        this.deps.actors.delete(command.streamId)
         const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
         try {
           const attempts = this.deps.inbox.recordFailure(command.commandId, message)
@@ -291,10 +296,10 @@ export class Worker implements CommandSink {
     }
   }
 
+  /** Pending commands of the partitions held (always filtered: rows of another partition count never match). */
   #pending(): InboxCommand[] {
     if (this.#held.size === 0) return []
-    const all = this.#held.size === this.options.partitions
-    return this.deps.inbox.pending(this.options.batchMax, all ? undefined : [...this.#held.keys()])
+    return this.deps.inbox.pending(this.options.batchMax, [...this.#held.keys()])
   }
 
   /** Runs inside the write transaction: no await, no side effect outside SQLite. */

@@ -20,6 +20,8 @@ export interface ScannerOptions {
   /** Called after each answered command (progress, fault triggers). */
   readonly onAnswered?: () => void
   readonly requestTimeoutMs?: number
+  /** Give up (and fail the test with a message) after this long. */
+  readonly deadlineMs?: number
 }
 
 type Belief = { state: string; truckId: string | null }
@@ -71,6 +73,7 @@ async function poll(base: string, commandId: string, timeoutMs: number): Promise
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export async function runScanner(options: ScannerOptions): Promise<void> {
+  const deadline = Date.now() + (options.deadlineMs ?? 180_000)
   const { shipmentId, history, random } = options
   const invalidRate = options.invalidRate ?? 0.06
   const duplicateRate = options.duplicateRate ?? 0.04
@@ -83,6 +86,7 @@ export async function runScanner(options: ScannerOptions): Promise<void> {
     const key: string = repeat ? repeat.key : `${shipmentId}-${index}`
     let answered = false
     for (let attempt = 1; !answered; attempt++) {
+      if (Date.now() > deadline) throw new Error(`scanner ${shipmentId}: no answer for command ${index} (${key}) before the deadline`)
       const record = history.record({ shipmentId, key, index, body, attempt, sentAt: Date.now() })
       try {
         const res = await post(options.base(), shipmentId, body, key, timeout)
@@ -103,7 +107,7 @@ export async function runScanner(options: ScannerOptions): Promise<void> {
             if (status && status.outcome !== 'queued') break
             await sleep(50)
           }
-          const shipment = await fetch(`${options.base()}/shipments/${shipmentId}`, { headers: { authorization: `Bearer ${bootstrapToken}` } })
+          const shipment = await fetch(`${options.base()}/shipments/${shipmentId}`, { headers: { authorization: `Bearer ${bootstrapToken}` }, signal: AbortSignal.timeout(timeout) })
             .then((r) => (r.ok ? (r.json() as Promise<{ state: string; truckId: string | null }>) : undefined))
             .catch(() => undefined)
           if (shipment) belief = { state: shipment.state, truckId: shipment.truckId }

@@ -60,14 +60,17 @@ t.test('load shedding on event-loop delay: 503 + Retry-After', async (t) => {
   }, 10)
   t.teardown(() => clearInterval(hog))
   let shed: Awaited<ReturnType<typeof api.command>> | undefined
+  let shedId = ''
   for (let i = 0; i < 60 && !shed; i++) {
     const res = await api.command(`EL-${i}`, { type: 'REGISTER' })
-    if (res.status === 503) shed = res
+    if (res.status === 503) [shed, shedId] = [res, `EL-${i}`]
   }
   clearInterval(hog)
   t.ok(shed, 'a request was shed')
   t.equal(shed?.headers['retry-after'], '1')
   t.match(shed?.body, { type: '/problems/unavailable', detail: /overloaded/ })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(api.service.storage.inbox.countPending() + api.service.storage.store.readStream(shedId).length, 0, 'a shed request does nothing')
   t.equal((await api.request('GET', '/health', undefined, { authorization: '' })).status, 200, '/health still answers')
 })
 

@@ -83,3 +83,14 @@ t.test('request fingerprints ignore key order but not values', async (t) => {
   t.equal(fingerprintHash(['S1', { type: 'ASSIGN', truckId: 'T1' }]), fingerprintHash(['S1', { truckId: 'T1', type: 'ASSIGN' }]))
   t.not(fingerprintHash(['S1', { type: 'ASSIGN', truckId: 'T1' }]), fingerprintHash(['S2', { type: 'ASSIGN', truckId: 'T1' }]))
 })
+
+t.test('undecided commands follow a change of the partition count, in arrival order', async (t) => {
+  const { inbox } = open(t)
+  const [a, b, decided] = inbox.submitNow(command({ streamId: 'S1', partition: 6 }), command({ streamId: 'S2', partition: 7 }), command({ streamId: 'S3', partition: 5 }))
+  inbox.recordOutcome(decided!.command.commandId, { status: 'accepted', decidedState: 'unregistered', reason: null, detail: null, streamVersion: 1, eventPosition: null, decidedAt: 1 })
+  const moved = inbox.repartitionPending((streamId) => (streamId === 'S1' ? 1 : 3))
+  t.equal(moved, 2)
+  t.same(inbox.pending(10, [1, 3]).map((c) => [c.commandId, c.partition]), [[a!.command.commandId, 1], [b!.command.commandId, 3]])
+  t.equal(inbox.get(decided!.command.commandId)!.partition, 5, 'decided commands keep theirs')
+  t.equal(inbox.repartitionPending((streamId) => (streamId === 'S1' ? 1 : 3)), 0, 'nothing moves twice')
+})

@@ -76,3 +76,19 @@ t.test('kill -9 and restart of Redis, then FLUSHALL, under load: nothing acknowl
   t.ok((result.stats.statuses['503'] ?? 0) > 0, 'some requests were refused with 503 while Redis was away')
   t.same(result.problems, [], 'the history satisfies I1–I7 and the oracle')
 })
+
+t.test('while Redis is down, a retry of a decided command still gets its first answer', async (t) => {
+  const redis = await startRedis(t)
+  const api = await startTestService(t, { redis })
+  const key = { 'idempotency-key': 'retry-1' }
+  const first = await api.command('RR-1', { type: 'REGISTER' }, key)
+  t.equal(first.status, 201)
+  await redis.kill()
+  await eventually(() => (api.service.queues.available() ? undefined : true), 2000, 'the loss to be noticed')
+  const again = await api.command('RR-1', { type: 'REGISTER' }, key)
+  t.equal(again.status, 201)
+  t.same(again.body, first.body)
+  t.equal(again.headers['idempotent-replayed'], 'true')
+  t.equal((await api.command('RR-1', { type: 'CANCEL' }, key)).status, 422, 'another body with the key is still refused')
+  t.equal((await api.command('RR-1', { type: 'CANCEL' })).status, 503, 'a new command is refused')
+})

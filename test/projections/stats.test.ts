@@ -21,7 +21,7 @@ t.test('process stats from the read models, and a rebuild that yields identical 
       db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, parking: storage.parking,
       actors: new ActorCache(storage.store, { size: 100 }), clock: () => now, log: { warn: () => {}, error: () => {} }, onDecided: () => {},
     },
-    { partitions: 1, batchMax: 100, snapshotEvery: 16, lingerMs: 0, maxAttempts: 3, intakeWaitMs: 1000 },
+    { batchMax: 100, snapshotEvery: 16, lingerMs: 0, maxAttempts: 3, intakeWaitMs: 1000 },
   )
   worker.grant(0, storage.epochs.claim(0, 'me', 1))
   const at = async (minutes: number, shipmentId: string, command: ShipmentCommand) => {

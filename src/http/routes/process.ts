@@ -102,12 +102,14 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
         after,
         deliver: async (events) => {
           for (const event of events) {
-            if (!reply.sse.isConnected) return
+            // Throwing drops this subscriber from the hub (its client is gone).
+            if (!reply.sse.isConnected) throw new Error('the event stream client went away')
             await reply.sse.send({ id: String(event.position), event: 'event', data: event })
           }
         },
       })
       reply.sse.onClose(unsubscribe)
+      if (!reply.sse.isConnected) unsubscribe()
     },
   )
 }

@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { allowedByState } from './rules.js'
 import t from 'tap'
 import { transition } from 'xstate'
 import {
@@ -85,15 +86,6 @@ const expected: Record<keyof typeof histories, Record<keyof typeof commands, Exp
     REGISTER: no('already_registered'),
     'ASSIGN T1': invalid, 'ASSIGN T2': invalid, UNASSIGN: invalid, SHIP: invalid, DELIVER: invalid, CANCEL: invalid,
   },
-}
-
-const allowedByState: Record<keyof typeof histories, string[]> = {
-  unregistered: ['REGISTER'],
-  registered: ['ASSIGN', 'CANCEL'],
-  assigned: ['ASSIGN', 'UNASSIGN', 'SHIP', 'CANCEL'],
-  shipped: ['DELIVER'],
-  delivered: [],
-  cancelled: [],
 }
 
 for (const [state, history] of Object.entries(histories) as [keyof typeof histories, ShipmentCommand[]][]) {
