@@ -76,15 +76,29 @@ export class Metrics {
     new Gauge({ name: 'waybill_actor_cache_size', help: 'Hydrated shipments kept in memory', registers: [this.registry], collect() { this.set(sources.actorCacheSize()) } })
   }
 
-  /** After a decision commit. */
+  /** After a decision commit. Label sets are resolved once and reused (this runs for every command). */
   decided(reports: readonly CommandReport[], commands: readonly InboxCommand[], now: number): void {
     this.cycleSize.observe(reports.length)
     reports.forEach((report, i) => {
-      this.commandsDecided.inc({ type: report.type, outcome: report.outcome, reason: report.reason ?? '' })
-      if (report.event) this.eventsAppended.inc({ type: report.event.type })
+      this.#child(this.commandsDecided, `${report.type}|${report.outcome}|${report.reason ?? ''}`, { type: report.type, outcome: report.outcome, reason: report.reason ?? '' }).inc()
+      if (report.event) this.#child(this.eventsAppended, report.event.type, { type: report.event.type }).inc()
       const received = commands[i]?.receivedAt
-      if (received !== undefined) this.commandLatency.observe({ outcome: report.outcome }, Math.max(0, now - received) / 1000)
+      if (received !== undefined) this.#child(this.commandLatency, report.outcome, { outcome: report.outcome }).observe(Math.max(0, now - received) / 1000)
     })
+  }
+
+  /** One HTTP request answered. */
+  request(method: string, route: string, status: number, seconds: number): void {
+    this.#child(this.http, `${method} ${route} ${status}`, { method, route, status: String(status) }).observe(seconds)
+  }
+
+  readonly #children = new Map<string, { inc(): void; observe(value: number): void }>()
+
+  #child<L extends string>(metric: { labels(labels: Partial<Record<L, string>>): unknown }, key: string, labels: Partial<Record<L, string>>) {
+    const id = `${(metric as { name?: string }).name}:${key}`
+    let child = this.#children.get(id)
+    if (!child) this.#children.set(id, (child = metric.labels(labels) as { inc(): void; observe(value: number): void }))
+    return child
   }
 
   hydrated(source: HydrationSource): void {

@@ -102,7 +102,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       onParked: () => metrics.parkings.inc(),
     },
     {
-      batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs,
+      partitions: config.partitions, batchMax: config.batchMax, snapshotEvery: config.snapshotEvery, lingerMs: config.batchLingerMs,
       maxAttempts: config.maxAttempts, intakeWaitMs: Math.max(2000, config.replyTimeoutMs),
     },
   )

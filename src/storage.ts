@@ -29,7 +29,8 @@ export interface Storage {
   close(): void
 }
 
-export const projections = [shipmentsProjection, statsProjection] as const
+/** In this order: the stats read where a shipment was from `shipments` before it is updated. */
+export const projections = [statsProjection, shipmentsProjection] as const
 
 export class NoDatabaseError extends Error {
   override readonly name = 'NoDatabaseError'

@@ -92,14 +92,14 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   app.setValidatorCompiler(validatorCompiler())
   app.setErrorHandler(handleError)
   app.setNotFoundHandler(notFoundHandler)
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style hooks: they run on every request, so no promise is made for them.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
-  app.addHook('onResponse', async (request, reply) => {
-    deps.metrics.http.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    )
+  app.addHook('onResponse', (request, reply, done) => {
+    deps.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
   registerAuth(app, deps.tokens, { limit: options.authFailureLimit, windowMs: 60_000 })
   await registerOpenApi(app, options.version)

@@ -14,6 +14,7 @@ export const problemTypes = {
   forbidden: { status: 403, title: "The token's role may not do this" },
   'not-found': { status: 404, title: 'No such resource' },
   'shipment-not-found': { status: 404, title: 'The shipment is not registered' },
+  'not-acceptable': { status: 406, title: 'The route cannot answer in a format the client accepts' },
   'invalid-transition': { status: 409, title: "The shipment's state does not allow this command" },
   'already-registered': { status: 409, title: 'The shipment is already registered' },
   'same-truck': { status: 409, title: 'The shipment is already assigned to this truck' },

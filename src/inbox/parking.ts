@@ -79,7 +79,7 @@ export class Parking {
     return this.db.transaction(() => {
       const parked = this.get(shipmentId)
       if (!parked) return undefined
-      this.inbox.recordOutcome(parked.commandId, {
+      this.inbox.recordOutcome(this.inbox.get(parked.commandId)!, {
         status: 'rejected',
         decidedState: null,
         reason: 'discarded',

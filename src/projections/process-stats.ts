@@ -53,19 +53,20 @@ export class ProcessStats {
 
   constructor(db: Db) {
     this.#counts = db.prepare('SELECT state, count(*) AS n FROM shipments GROUP BY state')
-    this.#dwellCount = db.prepare('SELECT count(*) FROM state_visits WHERE state = ? AND left_at IS NOT NULL AND left_at BETWEEN ? AND ?').pluck()
+    // A stay ended in the window: a transition out of the state (from_since is set only then).
+    this.#dwellCount = db.prepare('SELECT count(*) FROM transitions WHERE from_state = ? AND at BETWEEN ? AND ? AND from_since IS NOT NULL').pluck()
     this.#dwellAt = db
-      .prepare('SELECT left_at - entered_at FROM state_visits WHERE state = ? AND left_at IS NOT NULL AND left_at BETWEEN ? AND ? ORDER BY left_at - entered_at LIMIT 1 OFFSET ?')
+      .prepare('SELECT at - from_since FROM transitions WHERE from_state = ? AND at BETWEEN ? AND ? AND from_since IS NOT NULL ORDER BY at - from_since LIMIT 1 OFFSET ?')
       .pluck()
     this.#transitions = db.prepare('SELECT from_state, event, count(*) AS n FROM transitions WHERE at BETWEEN ? AND ? GROUP BY from_state, event')
     this.#rejections = db.prepare(
       `SELECT coalesce(decided_state, 'unknown') AS state, type, reason, count(*) AS n FROM commands
        WHERE status = 'rejected' AND decided_at BETWEEN ? AND ? GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3`,
     )
-    this.#stuckCount = db.prepare('SELECT count(*) FROM state_visits WHERE left_at IS NULL AND state = ? AND entered_at < ?').pluck()
+    this.#stuckCount = db.prepare('SELECT count(*) FROM shipments WHERE state = ? AND state_entered_at < ?').pluck()
     this.#stuck = db.prepare(
-      `SELECT stream_id, state, entered_at FROM state_visits WHERE left_at IS NULL AND state IN (SELECT value FROM json_each(?)) AND entered_at < ?
-       ORDER BY entered_at LIMIT ?`,
+      `SELECT shipment_id AS stream_id, state, state_entered_at AS entered_at FROM shipments
+       WHERE state IN (SELECT value FROM json_each(?)) AND state_entered_at < ? ORDER BY state_entered_at LIMIT ?`,
     )
   }
 

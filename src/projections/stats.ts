@@ -3,16 +3,19 @@ import { stateAfterEvent, type EventType } from '../../machines/shipment/index.j
 import type { Projection } from './projection.js'
 
 /**
- * Read models for the process map, maintained in the same transaction as the events and rebuilt with
- * the others. Pure like every projection: the writes follow from the event alone (the SQL reads the
- * shipment's open visit to know where it came from).
+ * The read model of the process map: one `transitions` row per event — from which state to which,
+ * when, and (when it left a state) since when the shipment had been in it — maintained in the same
+ * transaction as the events and rebuilt with the others. Traffic per edge and dwell times per state,
+ * in any time window, are read from it; stays still going are the `shipments` rows themselves
+ * (`state`, `state_entered_at`: stuck shipments).
  *
- * - `transitions`: one row per event: from which state to which, when (counts per edge, windows).
- * - `state_visits`: each stay of a shipment in a state, open until it leaves (dwell times, stuck).
+ * Pure like every projection: the write follows from the event. The state it left comes from the
+ * event's metadata (`fromState`, recorded by the worker that decided it) or else from the `shipments`
+ * read model, which is why this projection runs before that one updates it (order in storage.ts).
  */
-export const statsProjection: Projection<'transition' | 'leave' | 'enter'> = {
+export const statsProjection: Projection<'transition'> = {
   name: 'stats',
-  tables: ['transitions', 'state_visits'],
+  tables: ['transitions'],
   migrations: [
     {
       id: 'projections/2-stats',
@@ -23,34 +26,23 @@ export const statsProjection: Projection<'transition' | 'leave' | 'enter'> = {
           from_state TEXT    NOT NULL,
           to_state   TEXT    NOT NULL,
           event      TEXT    NOT NULL,
-          at         INTEGER NOT NULL
+          at         INTEGER NOT NULL,
+          -- when the shipment had entered from_state, if this event made it leave (dwell = at - from_since)
+          from_since INTEGER
         );
         CREATE INDEX transitions_at ON transitions (at);
-        CREATE TABLE state_visits (
-          stream_id  TEXT    NOT NULL,
-          state      TEXT    NOT NULL,
-          entered_at INTEGER NOT NULL,
-          left_at    INTEGER
-        );
-        CREATE INDEX state_visits_open ON state_visits (stream_id) WHERE left_at IS NULL;
-        CREATE INDEX state_visits_closed ON state_visits (state, left_at) WHERE left_at IS NOT NULL;
-        CREATE INDEX state_visits_since ON state_visits (state, entered_at) WHERE left_at IS NULL;
       `,
     },
   ],
   statements: {
-    transition: `INSERT INTO transitions (position, stream_id, from_state, to_state, event, at)
-      VALUES (@position, @id, coalesce((SELECT state FROM state_visits WHERE stream_id = @id AND left_at IS NULL), 'unregistered'), @state, @event, @at)`,
-    leave: `UPDATE state_visits SET left_at = @at WHERE stream_id = @id AND left_at IS NULL AND state <> @state`,
-    enter: `INSERT INTO state_visits (stream_id, state, entered_at, left_at) SELECT @id, @state, @at, NULL
-      WHERE NOT EXISTS (SELECT 1 FROM state_visits WHERE stream_id = @id AND left_at IS NULL)`,
+    transition: `INSERT INTO transitions (position, stream_id, from_state, to_state, event, at, from_since)
+      SELECT @position, @id, coalesce(@from, s.state, 'unregistered'), @state, @event, @at,
+             CASE WHEN s.state <> @state THEN s.state_entered_at END
+      FROM (SELECT 1) LEFT JOIN shipments s ON s.shipment_id = @id`,
   },
   project(event: StoredEvent) {
-    const params = { id: event.streamId, state: stateAfterEvent[event.type as EventType], event: event.type, at: event.recordedAt, position: event.position }
-    return [
-      { statement: 'transition', params },
-      { statement: 'leave', params },
-      { statement: 'enter', params },
-    ]
+    const from = typeof event.metadata.fromState === 'string' ? event.metadata.fromState : null
+    const params = { id: event.streamId, from, state: stateAfterEvent[event.type as EventType], event: event.type, at: event.recordedAt, position: event.position }
+    return [{ statement: 'transition', params }]
   },
 }

@@ -11,6 +11,8 @@ import { actorFacts, toStoredSnapshot, type Actor, type ActorCache } from './act
 import { commandReport, type CommandReport } from './report.js'
 
 export interface WorkerOptions {
+  /** The partition count (WAYBILL_PARTITIONS): holding them all allows the unfiltered pending query. */
+  readonly partitions: number
   readonly batchMax: number
   readonly snapshotEvery: number
   /** After a partial batch, look again after this pause (0: stop until the next kick). */
@@ -90,7 +92,7 @@ export class Worker implements CommandSink {
     const transaction = deps.db.transaction((intake: readonly NewCommand[], only?: InboxCommand): Cycle => {
       deps.faults?.at('before-commit')
       const submitted = deps.inbox.insertAll(intake)
-      const batch = only ? [only] : this.#pending()
+      const batch = only ? [only] : this.#pending(submitted)
       const decided = this.#decideAll(batch)
       if (batch.length > 0) deps.faults?.at('after-events')
       return { submitted, batch, decided }
@@ -163,10 +165,11 @@ export class Worker implements CommandSink {
   }
 
   /**
-   * Drains while there is work. A full batch is followed at once by the next; after a partial batch
-   * everything pending when the current waiters asked is decided (they are released) and the worker
-   * lingers `lingerMs` and looks again, so under load the commands committed meanwhile form the next
-   * batch without a round trip through Redis; it stops at the first idle look.
+   * Drains while there is work. A full batch, or commands already submitted, start the next cycle at
+   * once; after a partial batch everything pending when the current waiters asked is decided (they are
+   * released) and, with nothing submitted, the worker lingers `lingerMs` and looks again, so under load
+   * the commands arriving meanwhile form the next batch without a round trip through Redis; it stops
+   * at the first idle look.
    */
   async #passes(): Promise<void> {
     let failures = 0
@@ -207,6 +210,9 @@ export class Worker implements CommandSink {
       if (idle && !this.#requested) break
       if (idle || this.options.lingerMs === 0) {
         if (this.#intake.length === 0 && !this.#requested) break
+        await yieldToEventLoop()
+      } else if (this.#intake.length > 0) {
+        // Commands already wait: the next cycle starts at once (after this turn's I/O has added to it).
         await yieldToEventLoop()
       } else {
         await sleep(this.options.lingerMs)
@@ -297,9 +303,22 @@ export class Worker implements CommandSink {
   }
 
   /** Pending commands of the partitions held (always filtered: rows of another partition count never match). */
-  #pending(): InboxCommand[] {
+  /**
+   * Pending commands of the partitions held, in arrival order. Holding every partition, only the
+   * `seq`s are read and the commands just inserted in this cycle are taken as they are (no row read,
+   * no JSON parsed); rows of a partition not held are left out (only possible while processes
+   * disagree on WAYBILL_PARTITIONS).
+   */
+  #pending(fresh: readonly SubmitResult[] = []): InboxCommand[] {
     if (this.#held.size === 0) return []
-    return this.deps.inbox.pending(this.options.batchMax, [...this.#held.keys()])
+    if (this.#held.size < this.options.partitions) return this.deps.inbox.pending(this.options.batchMax, [...this.#held.keys()])
+    const known = new Map(fresh.filter((r) => r.kind === 'new').map((r) => [r.command.seq, r.command]))
+    const batch: InboxCommand[] = []
+    for (const seq of this.deps.inbox.pendingSeqs(this.options.batchMax)) {
+      const command = known.get(seq) ?? this.deps.inbox.bySeq(seq)
+      if (command && this.#held.has(command.partition)) batch.push(command)
+    }
+    return batch
   }
 
   /** Runs inside the write transaction: no await, no side effect outside SQLite. */
@@ -317,7 +336,7 @@ export class Worker implements CommandSink {
       const actor = working.get(command.streamId)?.actor ?? actors.get(command.streamId, epoch)
       const decision = decide(actor.snapshot, command.payload as unknown as ShipmentCommand)
       if (decision.outcome === 'rejected') {
-        inbox.recordOutcome(command.commandId, {
+        inbox.recordOutcome(command, {
           status: 'rejected',
           decidedState: decision.state,
           reason: decision.reason,
@@ -331,11 +350,16 @@ export class Worker implements CommandSink {
         )
         continue
       }
-      const [event] = store.append(command.streamId, actor.version, [{ type: decision.event.type, data: decision.event.data, metadata: eventMetadata(command) }], now)
+      const [event] = store.append(
+        command.streamId,
+        actor.version,
+        [{ type: decision.event.type, data: decision.event.data, metadata: eventMetadata(command, stateOf(actor.snapshot)) }],
+        now,
+      )
       const next: Actor = { snapshot: decision.snapshot, version: event!.version, registeredAt: actor.registeredAt ?? now, updatedAt: now }
       projector.apply([event!])
       if (next.version % this.options.snapshotEvery === 0) store.saveSnapshot(command.streamId, toStoredSnapshot(next))
-      inbox.recordOutcome(command.commandId, {
+      inbox.recordOutcome(command, {
         status: 'accepted',
         decidedState: stateOf(actor.snapshot),
         reason: null,
@@ -355,8 +379,8 @@ function identity(command: InboxCommand) {
   return { commandId: command.commandId, shipmentId: command.streamId, type: command.type }
 }
 
-/** Who, where and when, recorded with every event (API.md `Event.metadata`). */
-function eventMetadata(command: InboxCommand): Record<string, unknown> {
+/** Who, where and when, recorded with every event (API.md `Event.metadata`), and the state it left. */
+function eventMetadata(command: InboxCommand, fromState: string): Record<string, unknown> {
   const { deviceId, operatorId, scannedAt, requestId } = command.metadata
   return {
     commandId: command.commandId,
@@ -366,6 +390,7 @@ function eventMetadata(command: InboxCommand): Record<string, unknown> {
     ...(requestId === undefined ? {} : { requestId }),
     receivedAt: new Date(command.receivedAt).toISOString(),
     machineVersion,
+    fromState,
   }
 }
 

@@ -18,7 +18,7 @@ const silent = { warn: () => {}, error: () => {} }
 export function workerOn(storage: Storage, actors: ActorCache, batchMax = 256): Worker {
   const worker = new Worker(
     { db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, parking: storage.parking, actors, clock: Date.now, log: silent, onDecided: () => {} },
-    { batchMax, snapshotEvery: 16, lingerMs: 0, maxAttempts: 5, intakeWaitMs: 2000 },
+    { partitions: 1, batchMax, snapshotEvery: 16, lingerMs: 0, maxAttempts: 5, intakeWaitMs: 2000 },
   )
   worker.grant(0, storage.epochs.claim(0, 'bench', Date.now()))
   return worker

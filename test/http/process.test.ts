@@ -75,6 +75,7 @@ t.test('process map data', async (t) => {
     t.pass('?after=0 replays from the start')
     const refused = await http(base, 'GET', '/events/stream', undefined, { accept: 'application/json' })
     t.equal(refused.status, 406, 'a client that refuses event streams is told so')
+    t.match(refused.body, { type: '/problems/not-acceptable', status: 406 }, 'as problem+json')
   })
 
   t.test("a shipment's timeline shows accepted and rejected commands, with who and why", async (t) => {

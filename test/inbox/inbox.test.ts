@@ -64,8 +64,8 @@ t.test('an outcome is recorded once', async (t) => {
   const { inbox } = open(t)
   const { command: c } = inbox.submitNow(command())[0]!
   const outcome = { status: 'rejected' as const, decidedState: 'registered', reason: 'invalid_transition', detail: 'no', streamVersion: 0, eventPosition: null, decidedAt: 5 }
-  inbox.recordOutcome(c.commandId, outcome)
-  t.throws(() => inbox.recordOutcome(c.commandId, { ...outcome, status: 'accepted' }), OutcomeConflictError)
+  inbox.recordOutcome(c, outcome)
+  t.throws(() => inbox.recordOutcome(c, { ...outcome, status: 'accepted' }), OutcomeConflictError)
   t.match(inbox.get(c.commandId), { status: 'rejected', reason: 'invalid_transition', decidedAt: 5 })
   t.equal(inbox.countPending(), 0)
 })
@@ -87,7 +87,7 @@ t.test('request fingerprints ignore key order but not values', async (t) => {
 t.test('undecided commands follow a change of the partition count, in arrival order', async (t) => {
   const { inbox } = open(t)
   const [a, b, decided] = inbox.submitNow(command({ streamId: 'S1', partition: 6 }), command({ streamId: 'S2', partition: 7 }), command({ streamId: 'S3', partition: 5 }))
-  inbox.recordOutcome(decided!.command.commandId, { status: 'accepted', decidedState: 'unregistered', reason: null, detail: null, streamVersion: 1, eventPosition: null, decidedAt: 1 })
+  inbox.recordOutcome(decided!.command, { status: 'accepted', decidedState: 'unregistered', reason: null, detail: null, streamVersion: 1, eventPosition: null, decidedAt: 1 })
   const moved = inbox.repartitionPending((streamId) => (streamId === 'S1' ? 1 : 3))
   t.equal(moved, 2)
   t.same(inbox.pending(10, [1, 3]).map((c) => [c.commandId, c.partition]), [[a!.command.commandId, 1], [b!.command.commandId, 3]])

@@ -28,7 +28,7 @@ function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: n
       onDecided: (r) => reports.push(...r),
       onFenced: (p) => fenced.push(p),
     },
-    { batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: 0, maxAttempts: 3, intakeWaitMs: 2000 },
+    { partitions: 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: 0, maxAttempts: 3, intakeWaitMs: 2000 },
   )
 
   const submit = (streamId: string, payload: { type: string } & Record<string, unknown>): InboxCommand =>

@@ -84,7 +84,8 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
   app.get(
     '/events/stream',
     {
-      sse: { kind: 'only' },
+      // Negotiated here (not by the plugin) so that a refusal is problem+json like every error.
+      sse: { kind: 'manual' },
       config: { allow: readers },
       schema: {
         summary: 'The global event feed as Server-Sent Events (`id` = position; resumes after `Last-Event-ID` or `?after=`)',
@@ -93,6 +94,10 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
       },
     },
     async (request, reply) => {
+      const accept = request.headers.accept ?? '*/*'
+      if (!/(^|,)\s*(text\/event-stream|text\/\*|\*\/\*)\s*(;(?!\s*q=0(\.0*)?\s*(,|$))[^,]*)?(,|$)/i.test(accept)) {
+        return sendProblem(reply, problem('not-acceptable', 'this route only answers text/event-stream'))
+      }
       const lastEventId = Number(reply.sse.lastEventId)
       // Resume after Last-Event-ID, else after ?after=, else from now on.
       const after = Number.isSafeInteger(lastEventId) && lastEventId >= 0 && reply.sse.lastEventId !== null ? lastEventId : (request.query.after ?? queries.lastPosition())
