@@ -162,7 +162,7 @@ async function main() {
       `## Memory with ${memoryShipments.toLocaleString('en')} shipments in the database (actor cache limit 10,000)`, '',
       '| measurement | value |', '|---|---:|',
       `| seeding (in process, group-committed REGISTERs) | ${Math.round(seeded).toLocaleString('en')} commands/s |`,
-      `| random ASSIGN/UNASSIGN over all shipments | ${Math.round(result.rps)} cmds/s, p99 ${result.p99} ms, ${result.non2xx + result.errors} errors |`,
+      `| random ASSIGN/UNASSIGN over all shipments | ${Math.round(result.rps)} cmds/s, p99 ${result.p99} ms, ${result.non2xx} refused by the rules (two connections picked the same shipment), ${result.errors} errors |`,
       `| RSS after start → peak → end | ${before.toFixed(0)} → ${peak.toFixed(0)} → ${after.toFixed(0)} MiB |`,
     ])
   }
