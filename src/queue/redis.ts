@@ -11,10 +11,17 @@ export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError'
 }
 
+/**
+ * The v3 client's `connect_timeout` is not per attempt: it bounds the *total* time spent reconnecting,
+ * after which the client ends for good (and a bee-queue still waiting for `ready` rejects unhandled).
+ * Set to the longest a Node timer holds (~24.8 days), so an outage of any realistic length is survived.
+ */
+const reconnectBudgetMs = 2 ** 31 - 1
+
 export function createRedisClient(url: string, name: string): RedisClient {
   const client = redis.createClient(url, {
     enable_offline_queue: false,
-    connect_timeout: 2000,
+    connect_timeout: reconnectBudgetMs,
     retry_strategy: ({ attempt }) => Math.min(50 * attempt, 1000),
   })
   // Without a listener an 'error' event would crash the process; availability is read from `ready`.

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { call } from '../../src/queue/redis.js'
 import { startCluster } from '../helpers/cluster.js'
@@ -24,6 +25,8 @@ t.test('while Redis is down: commands answer 503 + Retry-After within a second, 
   t.match(await api.request('GET', '/ready'), { status: 503, body: { checks: { redis: false, sqlite: true } } })
   t.equal(api.service.storage.db.prepare(`SELECT count(*) FROM commands WHERE stream_id = 'RD-1'`).pluck().get(), 1, 'the refused command was not recorded')
 
+  // Down for longer than a reconnect budget: the clients must never give up retrying.
+  await sleep(4000)
   await redis.restart()
   await eventually(() => (api.service.queues.available() ? true : undefined), 10_000, 'the reconnection')
   // The restarted Redis has no scripts: bee-queue would answer NOSCRIPT unless they were reloaded.
