@@ -13,6 +13,7 @@ import { exportEvents, ImportError, importEvents } from './operations/transfer.j
 import { verify } from './operations/verify.js'
 import { packageVersion } from './package-info.js'
 import { ensureRedis, RedisMissingError } from './queue/embedded-redis.js'
+import { RedisUnavailableError } from './queue/redis.js'
 import { createLogger, startService } from './service.js'
 import { NoDatabaseError, openStorage, type Storage } from './storage.js'
 
@@ -40,10 +41,11 @@ const out = (value: unknown): void => void process.stdout.write(`${typeof value 
 async function run(api: boolean): Promise<void> {
   const cfg = config()
   const log = createLogger(cfg)
-  const redis = api && cfg.embeddedRedis === 'auto' ? await ensureRedis({ url: cfg.redisUrl, dataDir: cfg.dataDir, mode: cfg.embeddedRedis, log }) : null
-  const service = await startService(cfg, { api, logger: log }).catch(async (error) => {
+  // `serve` makes sure a Redis answers (starting its own if allowed); a `worker` needs one running.
+  const redis = api ? await ensureRedis({ url: cfg.redisUrl, dataDir: cfg.dataDir, mode: cfg.embeddedRedis, log }) : null
+  const service = await startService(cfg, { api, logger: log }).catch(async (error: unknown) => {
     await redis?.stop()
-    throw error
+    throw error instanceof RedisUnavailableError ? new RedisMissingError(`no Redis answers at ${cfg.redisUrl} (${error.message}); start it or point REDIS_URL at one`) : error
   })
   closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
