@@ -64,13 +64,14 @@ export function hashToken(token: string): string {
 export class TokenStore {
   readonly #insert: Statement
   readonly #byHash: Statement
+  readonly #byId: Statement
   readonly #list: Statement
   readonly #revoke: Statement
   readonly #seen: Statement
   readonly #bootstrapHash: Buffer | null
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     bootstrapToken: string | undefined,
     private readonly clock: () => number = Date.now,
   ) {
@@ -78,6 +79,7 @@ export class TokenStore {
       'INSERT INTO tokens (token_id, token_hash, device_id, role, label, created_at) VALUES (?, ?, ?, ?, ?, ?)',
     )
     this.#byHash = db.prepare('SELECT * FROM tokens WHERE token_hash = ?')
+    this.#byId = db.prepare('SELECT * FROM tokens WHERE token_id = ?')
     this.#list = db.prepare('SELECT * FROM tokens ORDER BY created_at, token_id')
     this.#revoke = db.prepare('UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL')
     this.#seen = db.prepare('UPDATE tokens SET last_seen_at = ? WHERE token_id = ?')
@@ -97,7 +99,7 @@ export class TokenStore {
   }
 
   get(tokenId: string): TokenInfo | undefined {
-    const row = this.db.prepare('SELECT * FROM tokens WHERE token_id = ?').get(tokenId) as TokenRow | undefined
+    const row = this.#byId.get(tokenId) as TokenRow | undefined
     return row && toInfo(row)
   }
 

@@ -65,8 +65,7 @@ export class CommandIntake {
       const reports: CommandReport[] = []
       for (const id of ids) {
         if (!deps.replies.isWaiting(id)) continue
-        const command = deps.inbox.get(id)
-        const report = command && deps.queries.report(command)
+        const report = this.#reportOf(id)
         if (report) reports.push(report)
       }
       deps.replies.settle(reports)
@@ -76,9 +75,10 @@ export class CommandIntake {
   async submit(request: IntakeRequest): Promise<IntakeAnswer> {
     const { sink, queues, replies, clock } = this.deps
     // A retry of a decided command is answered from the log, whatever state Redis or the backlog is in.
+    const requestHash = request.idempotencyKey === null ? null : fingerprintHash(request.fingerprint)
     const known = request.idempotencyKey === null ? undefined : this.deps.inbox.byIdempotencyKey(request.metadata.deviceId, request.idempotencyKey)
     if (known) {
-      if (known.requestHash !== fingerprintHash(request.fingerprint)) return { kind: 'key-conflict', commandId: known.commandId }
+      if (known.requestHash !== requestHash) return { kind: 'key-conflict', commandId: known.commandId }
       const report = this.deps.queries.report(known)
       if (report) return { kind: 'decided', report, replayed: true }
     }
@@ -97,13 +97,13 @@ export class CommandIntake {
         payload: request.command,
         metadata: request.metadata,
         idempotencyKey: request.idempotencyKey,
-        requestHash: request.idempotencyKey === null ? null : fingerprintHash(request.fingerprint),
+        requestHash,
         receivedAt: clock(),
       })
       .catch((error: unknown) => error as Error)
     if (result instanceof Error) {
       waiter?.cancel()
-      if (isDatabaseUnavailable(result) || (result as { code?: string }).code === 'WRITER_UNAVAILABLE') return { kind: 'unavailable', why: `the database cannot take writes (${(result as { code?: string }).code})` }
+      if (isDatabaseUnavailable(result) || (result as { code?: string }).code === 'WORKER_STOPPED') return { kind: 'unavailable', why: `the database cannot take writes (${(result as { code?: string }).code})` }
       throw result
     }
     const command = result.command
@@ -112,7 +112,7 @@ export class CommandIntake {
       if (result.kind === 'conflict') return { kind: 'key-conflict', commandId: command.commandId }
       // A replay of the first command: its outcome, or wait for it like the first request did.
       waiter = request.respondAsync ? null : replies.wait(command.commandId, this.options.replyTimeoutMs)
-      const report = this.#decidedMeanwhile(command.commandId)
+      const report = this.#reportOf(command.commandId)
       if (report) {
         waiter?.cancel()
         return { kind: 'decided', report, replayed: true }
@@ -129,7 +129,7 @@ export class CommandIntake {
       })
     }
     if (!waiter) return { kind: 'queued', commandId: command.commandId, replayed }
-    const report = (await waiter.promise) ?? this.#decidedMeanwhile(command.commandId)
+    const report = (await waiter.promise) ?? this.#reportOf(command.commandId)
     return report ? { kind: 'decided', report, replayed } : { kind: 'queued', commandId: command.commandId, replayed }
   }
 
@@ -139,8 +139,8 @@ export class CommandIntake {
     return this.#depth.count
   }
 
-  /** A last look in SQLite when the wait timed out (covers a reply lost between processes). */
-  #decidedMeanwhile(commandId: string): CommandReport | undefined {
+  /** The report of a decided command, from SQLite (a reply from another process, or one lost on the way). */
+  #reportOf(commandId: string): CommandReport | undefined {
     const command = this.deps.inbox.get(commandId)
     return command && this.deps.queries.report(command)
   }

@@ -2,7 +2,6 @@ import type { Statement } from 'better-sqlite3'
 import type { Storage } from '../storage.js'
 import { actorFacts, applyEvent, emptyActor, type Actor } from '../worker/actor.js'
 import { shipmentFactsOfRow, type ShipmentRow } from '../projections/shipments.js'
-import type { StoredEvent } from '../store/event-store.js'
 
 /**
  * Checks the log's invariants over the whole database, one stream at a time in (stream, version)
@@ -24,7 +23,6 @@ export function verify(storage: Storage, onProgress?: (events: number) => void, 
     if (problems.length < maxProblems) problems.push(problem)
   }
   const projection = db.prepare('SELECT * FROM shipments WHERE shipment_id = ?') as Statement
-  const events = db.prepare('SELECT position, stream_id, version, type, data, metadata, recorded_at FROM events ORDER BY stream_id, version')
   let streams = 0
   let count = 0
   let current = null as { id: string; actor: Actor; broken: boolean } | null
@@ -37,28 +35,24 @@ export function verify(storage: Storage, onProgress?: (events: number) => void, 
       note(`I5 ${current.id}: log says ${JSON.stringify(expected)}, read model says ${JSON.stringify(actual)}`)
     }
   }
-  for (const row of events.iterate() as Iterable<{ position: number; stream_id: string; version: number; type: string; data: string; metadata: string; recorded_at: number }>) {
-    if (current?.id !== row.stream_id) {
+  for (const event of storage.store.byStream()) {
+    if (current?.id !== event.streamId) {
       finish()
-      current = { id: row.stream_id, actor: emptyActor, broken: false }
+      current = { id: event.streamId, actor: emptyActor, broken: false }
       streams++
     }
     count++
     if (count % 10000 === 0) onProgress?.(count)
     if (current.broken) continue
-    if (row.version !== current.actor.version + 1) {
-      note(`I2 ${row.stream_id}: version ${row.version} follows ${current.actor.version}`)
+    if (event.version !== current.actor.version + 1) {
+      note(`I2 ${event.streamId}: version ${event.version} follows ${current.actor.version}`)
       current.broken = true
       continue
-    }
-    const event: StoredEvent = {
-      position: row.position, streamId: row.stream_id, version: row.version, type: row.type,
-      data: JSON.parse(row.data), metadata: JSON.parse(row.metadata), recordedAt: row.recorded_at,
     }
     try {
       current.actor = applyEvent(current.actor, event)
     } catch (error) {
-      note(`I2 ${row.stream_id}: event ${row.version} (${row.type}) is not a valid transition: ${(error as Error).message}`)
+      note(`I2 ${event.streamId}: event ${event.version} (${event.type}) is not a valid transition: ${(error as Error).message}`)
       current.broken = true
     }
   }

@@ -51,6 +51,7 @@ export class EventStore {
   readonly #streamVersion: Statement
   readonly #snapshot: Statement
   readonly #saveSnapshot: Statement
+  readonly #byStream: Statement
 
   constructor(readonly db: Db) {
     this.#insert = db.prepare(
@@ -61,6 +62,7 @@ export class EventStore {
       `SELECT ${columns} FROM events WHERE stream_id = ? AND version <= ? AND recorded_at <= ? ORDER BY version`,
     )
     this.#all = db.prepare(`SELECT ${columns} FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+    this.#byStream = db.prepare(`SELECT ${columns} FROM events ORDER BY stream_id, version`)
     this.#lastPosition = db.prepare('SELECT coalesce(max(position), 0) FROM events').pluck()
     this.#streamVersion = db.prepare('SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?').pluck()
     this.#snapshot = db.prepare('SELECT version, schema, state FROM snapshots WHERE stream_id = ?')
@@ -111,6 +113,11 @@ export class EventStore {
       yield* rows
       after = rows[rows.length - 1]!.position
     }
+  }
+
+  /** Every event, stream by stream, each stream in version order (streamed, not loaded). */
+  *byStream(): Generator<StoredEvent> {
+    for (const row of this.#byStream.iterate() as Iterable<EventRow>) yield toEvent(row)
   }
 
   lastPosition(): number {

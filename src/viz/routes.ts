@@ -65,31 +65,25 @@ export const vizRoutes: FastifyPluginAsync = async (app) => {
     async () => (await drawing()).layout,
   )
 
-  app.get(
-    '/viz/chart.svg',
-    {
-      config: { allow: readers },
-      schema: { summary: 'The state chart as SVG', tags: ['process map'], produces: ['image/svg+xml'], response: { 200: Type.String(), ...problems(401, 403) } },
-    },
-    async (_request, reply) =>
-      reply
-        .type('image/svg+xml; charset=utf-8')
-        .header('content-disposition', `inline; filename="${fileName}.svg"`)
-        .send((await drawing()).svg),
-  )
-
-  app.get(
-    '/viz/chart.mmd',
-    {
-      config: { allow: readers },
-      schema: { summary: 'The state chart as Mermaid stateDiagram-v2 text', tags: ['process map'], produces: ['text/plain'], response: { 200: Type.String(), ...problems(401, 403) } },
-    },
-    async (_request, reply) =>
-      reply
-        .type('text/plain; charset=utf-8')
-        .header('content-disposition', `inline; filename="${fileName}.mmd"`)
-        .send((await drawing()).mermaid),
-  )
+  // The drawing as files a reviewer can save or paste into a document.
+  const downloads = [
+    { extension: 'svg', type: 'image/svg+xml', summary: 'The state chart as SVG', body: (d: Drawings) => d.svg },
+    { extension: 'mmd', type: 'text/plain', summary: 'The state chart as Mermaid stateDiagram-v2 text', body: (d: Drawings) => d.mermaid },
+  ]
+  for (const { extension, type, summary, body } of downloads) {
+    app.get(
+      `/viz/chart.${extension}`,
+      {
+        config: { allow: readers },
+        schema: { summary, tags: ['process map'], produces: [type], response: { 200: Type.String(), ...problems(401, 403) } },
+      },
+      async (_request, reply) =>
+        reply
+          .type(`${type}; charset=utf-8`)
+          .header('content-disposition', `inline; filename="${fileName}.${extension}"`)
+          .send(body(await drawing())),
+    )
+  }
 }
 
 /** Same origin only, no inline script or style, no plugins, not framed. */

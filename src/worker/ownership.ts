@@ -112,7 +112,7 @@ export class Ownership {
       const partition = held.shift()!
       this.deps.log.info({ partition, fair }, 'handing partition over to balance workers')
       await this.drop(partition)
-      await call(1000, 'release lease', (done) => queues.client.eval(releaseScript, 1, leaseKey(partition), owner, done))
+      await this.#releaseLease(partition)
     }
     for (let partition = 0; partition < partitions && worker.held().size < fair; partition++) {
       if (worker.held().has(partition)) continue
@@ -126,7 +126,7 @@ export class Ownership {
         // The epoch could not be claimed (database locked): give the lease back at once, so that the
         // partition is not left without an owner for a whole lease period.
         this.deps.log.warn({ err: error, partition }, 'partition not claimed; lease released')
-        await call(1000, 'release lease', (done) => queues.client.eval(releaseScript, 1, leaseKey(partition), owner, done)).catch(() => {})
+        await this.#releaseLease(partition).catch(() => {})
       }
     }
   }
@@ -138,6 +138,11 @@ export class Ownership {
     await queues.consume(partition, () => worker.kick())
     this.deps.log.info({ partition, epoch }, 'partition acquired')
     void worker.kick()
+  }
+
+  /** Gives the partition's lease back, if it is still ours (compare-and-delete). */
+  #releaseLease(partition: number): Promise<unknown> {
+    return call(1000, 'release lease', (done) => this.deps.queues.client.eval(releaseScript, 1, leaseKey(partition), this.options.owner, done))
   }
 
   /** Stops consuming a partition here (after a lost lease or a fenced write). */
@@ -157,9 +162,7 @@ export class Ownership {
     await worker.stop()
     for (const partition of held) worker.revoke(partition)
     if (queues.available()) {
-      await Promise.all(
-        held.map((p) => call(1000, 'release lease', (done) => queues.client.eval(releaseScript, 1, leaseKey(p), this.options.owner, done)).catch(() => {})),
-      )
+      await Promise.all(held.map((p) => this.#releaseLease(p).catch(() => {})))
       await call(1000, 'leave', (done) => queues.client.zrem(workersKey, this.options.owner, done)).catch(() => {})
     }
   }

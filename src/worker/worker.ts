@@ -105,7 +105,7 @@ export class Worker implements CommandSink {
    * it is durable. If this worker holds the command's partition, that cycle may already decide it.
    */
   submit(command: NewCommand): Promise<SubmitResult> {
-    if (this.#stopped) return Promise.reject(Object.assign(new Error('the worker is stopping'), { code: 'WRITER_UNAVAILABLE' }))
+    if (this.#stopped) return Promise.reject(Object.assign(new Error('the worker is stopping'), { code: 'WORKER_STOPPED' }))
     return new Promise((resolve, reject) => {
       this.#intake.push({ command, resolve, reject, since: this.deps.clock() })
       this.#interrupt?.()
@@ -221,7 +221,7 @@ export class Worker implements CommandSink {
     for (const resolve of asked) resolve()
     if (this.#stopped) {
       for (const resolve of this.#waiters.splice(0)) resolve()
-      for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WRITER_UNAVAILABLE' }))
+      for (const s of this.#intake.splice(0)) s.reject(Object.assign(new Error('the worker stopped'), { code: 'WORKER_STOPPED' }))
     }
   }
 

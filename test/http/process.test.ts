@@ -1,7 +1,7 @@
 import { request } from 'node:http'
 import t from 'tap'
 import { shipmentChart } from '../../machines/shipment/index.js'
-import { bootstrapToken, http, startTestService } from '../helpers/service.js'
+import { bootstrapToken, eventually, http, startTestService } from '../helpers/service.js'
 
 /** Opens the SSE stream and collects parsed messages. */
 function stream(base: string, headers: Record<string, string> = {}, query = '') {
@@ -29,16 +29,6 @@ function stream(base: string, headers: Record<string, string> = {}, query = '') 
   return { messages, response, close: () => req.destroy() }
 }
 
-async function until<T>(check: () => T | undefined, ms = 5000, debug?: () => unknown): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out; ${JSON.stringify(debug?.())}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 t.test('process map data', async (t) => {
   const api = await startTestService(t, { http: true })
   const base = api.service.url!
@@ -54,10 +44,10 @@ t.test('process map data', async (t) => {
   t.test('the event stream: live, resumable, heartbeat-capable', async (t) => {
     const live = stream(base)
     t.match(await live.response, { status: 200, type: /text\/event-stream/ })
-    await until(() => live.messages.find((m) => m.event === 'ready'))
+    await eventually(() => live.messages.find((m) => m.event === 'ready'))
     await http(base, 'POST', '/shipments/SSE-1/commands', { type: 'REGISTER' })
     await http(base, 'POST', '/shipments/SSE-1/commands', { type: 'ASSIGN', truckId: 'T1' })
-    const got = await until(() => (live.messages.filter((m) => m.event === 'event').length >= 2 ? live.messages.filter((m) => m.event === 'event') : undefined), 5000, () => live.messages)
+    const got = await eventually(() => (live.messages.filter((m) => m.event === 'event').length >= 2 ? live.messages.filter((m) => m.event === 'event') : undefined), 5000, 'two live events')
     t.same(got.map((m) => m.data.type), ['ShipmentRegistered', 'TruckAssigned'])
     t.equal(got[0]!.id, String(got[0]!.data.position), 'id = position')
     live.close()
@@ -65,12 +55,12 @@ t.test('process map data', async (t) => {
     // Reconnect after the first event: only what came after it.
     await http(base, 'POST', '/shipments/SSE-1/commands', { type: 'SHIP' })
     const resumed = stream(base, { 'last-event-id': got[0]!.id! })
-    const after = await until(() => (resumed.messages.filter((m) => m.event === 'event').length >= 2 ? resumed.messages.filter((m) => m.event === 'event') : undefined))
+    const after = await eventually(() => (resumed.messages.filter((m) => m.event === 'event').length >= 2 ? resumed.messages.filter((m) => m.event === 'event') : undefined))
     t.same(after.map((m) => m.data.type), ['TruckAssigned', 'ShipmentShipped'])
     resumed.close()
 
     const fromQuery = stream(base, {}, '?after=0')
-    await until(() => (fromQuery.messages.filter((m) => m.event === 'event').length >= 3 ? true : undefined))
+    await eventually(() => (fromQuery.messages.filter((m) => m.event === 'event').length >= 3 ? true : undefined))
     fromQuery.close()
     t.pass('?after=0 replays from the start')
     const refused = await http(base, 'GET', '/events/stream', undefined, { accept: 'application/json' })

@@ -208,7 +208,7 @@ t.test('when a cycle fails, its submissions are still committed on their own', a
 t.test('a stopped worker refuses submissions', async (t) => {
   const { worker } = setup(t)
   await worker.stop()
-  await t.rejects(worker.submit(newCommand('L', { type: 'REGISTER' })), { code: 'WRITER_UNAVAILABLE' })
+  await t.rejects(worker.submit(newCommand('L', { type: 'REGISTER' })), { code: 'WORKER_STOPPED' })
 })
 
 t.test('a poison command is retried in place, then its shipment is parked while others flow', async (t) => {

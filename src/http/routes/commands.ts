@@ -68,7 +68,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<CommandRoutesOptions> = as
         fingerprint: [shipmentId, request.body],
         respondAsync,
       })
-      if (request.log.level !== 'silent' && ['trace', 'debug', 'info'].includes(request.log.level)) request.log.info(
+      request.log.info(
         {
           shipmentId, type: command.type, answer: answer.kind,
           ...('commandId' in answer ? { commandId: answer.commandId } : {}),
