@@ -1,8 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { InboxCommand } from './inbox/inbox.js'
-import type { Db } from './store/database.js'
-import type { CommandReport } from './worker/report.js'
-import type { HydrationSource } from './worker/actor.js'
+import type { CommandReport } from './projections/report.js'
+import type { Store } from './store/store.js'
 
 /**
  * Prometheus metrics (`GET /metrics`), one registry per service. Counters and histograms are moved by
@@ -10,7 +8,7 @@ import type { HydrationSource } from './worker/actor.js'
  * when scraped (from SQLite and Redis), so they are never stale and cost nothing between scrapes.
  */
 export interface ScrapeSources {
-  readonly db: Db
+  readonly store: Pick<Store, 'inbox' | 'parking' | 'sql'>
   /** Wake-up jobs waiting per partition in Redis (undefined while Redis is away). */
   readonly queueDepths: () => Promise<number[] | undefined>
   readonly heldPartitions: () => number
@@ -36,6 +34,9 @@ export class Metrics {
     name: 'waybill_cycle_commands', help: 'Commands decided per transaction (group commit)', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [this.registry],
   })
   readonly parkings = new Counter({ name: 'waybill_parkings_total', help: 'Shipments parked because a command kept failing', registers: [this.registry] })
+  readonly departures = new Histogram({
+    name: 'waybill_truck_departures', help: 'Trucks departed, by how many shipments left with them', buckets: [0, 1, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [this.registry],
+  })
   readonly http = new Histogram({
     name: 'waybill_http_request_duration_seconds', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
@@ -43,24 +44,20 @@ export class Metrics {
 
   constructor(sources: ScrapeSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'waybill_' })
-    const pendingByPartition = sources.db.prepare(
-      `SELECT partition, count(*) AS n, min(received_at) AS oldest FROM commands WHERE status = 'pending' GROUP BY partition`,
-    )
-    const parked = sources.db.prepare('SELECT count(*) FROM parked').pluck()
-    const pending = () => pendingByPartition.all() as Array<{ partition: number; n: number; oldest: number }>
+    const pending = () => sources.store.inbox.pendingByPartition()
     new Gauge({
       name: 'waybill_inbox_pending', help: 'Commands waiting for their outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
-      collect() {
+      async collect() {
         this.reset()
-        for (const row of pending()) this.set({ partition: String(row.partition) }, row.n)
+        for (const row of await pending()) this.set({ partition: String(row.partition) }, row.n)
       },
     })
     new Gauge({
       name: 'waybill_inbox_oldest_pending_seconds', help: 'Age of the oldest command waiting for its outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
-      collect() {
+      async collect() {
         this.reset()
         const now = sources.clock()
-        for (const row of pending()) this.set({ partition: String(row.partition) }, (now - row.oldest) / 1000)
+        for (const row of await pending()) this.set({ partition: String(row.partition) }, (now - row.oldest) / 1000)
       },
     })
     new Gauge({
@@ -71,20 +68,37 @@ export class Metrics {
         depths?.forEach((n, partition) => this.set({ partition: String(partition) }, n))
       },
     })
-    new Gauge({ name: 'waybill_parked_shipments', help: 'Shipments parked (dead letters waiting for an admin)', registers: [this.registry], collect() { this.set(parked.get() as number) } })
+    new Gauge({ name: 'waybill_parked_shipments', help: 'Shipments parked (dead letters waiting for an admin)', registers: [this.registry], async collect() { this.set(await sources.store.parking.count()) } })
     new Gauge({ name: 'waybill_partitions_held', help: 'Partitions this process decides', registers: [this.registry], collect() { this.set(sources.heldPartitions()) } })
+    new Gauge({
+      name: 'waybill_trucks', help: 'Opened trucks, by state (loading at a dock, departed)', labelNames: ['state'] as const, registers: [this.registry],
+      async collect() {
+        this.reset()
+        for (const row of await sources.store.sql.all<{ state: string; n: number }>('SELECT state, count(*) AS n FROM trucks GROUP BY state')) this.set({ state: row.state }, row.n)
+      },
+    })
+    new Gauge({
+      name: 'waybill_truck_load_factor', help: 'Load ÷ capacity over the loading trucks that have a capacity (0–1)', registers: [this.registry],
+      async collect() {
+        const row = await sources.store.sql.get<{ load: number | null; capacity: number | null }>(
+          `SELECT (SELECT count(*) FROM truck_loads l JOIN trucks t ON t.truck_id = l.truck_id WHERE t.state = 'loading' AND t.capacity IS NOT NULL) AS load,
+                  (SELECT sum(capacity) FROM trucks WHERE state = 'loading') AS capacity`,
+        )
+        this.set(row?.capacity ? (row.load ?? 0) / row.capacity : 0)
+      },
+    })
     new Gauge({ name: 'waybill_actor_cache_size', help: 'Hydrated shipments kept in memory', registers: [this.registry], collect() { this.set(sources.actorCacheSize()) } })
   }
 
   /** After a decision commit. Label sets are resolved once and reused (this runs for every command). */
-  decided(reports: readonly CommandReport[], commands: readonly InboxCommand[], now: number): void {
-    this.cycleSize.observe(reports.length)
-    reports.forEach((report, i) => {
+  decided(decided: ReadonlyArray<{ readonly command: { readonly receivedAt: number }; readonly report: CommandReport }>, now: number): void {
+    this.cycleSize.observe(decided.length)
+    for (const { command, report } of decided) {
       this.#child(this.commandsDecided, `${report.type}|${report.outcome}|${report.reason ?? ''}`, { type: report.type, outcome: report.outcome, reason: report.reason ?? '' }).inc()
       if (report.event) this.#child(this.eventsAppended, report.event.type, { type: report.event.type }).inc()
-      const received = commands[i]?.receivedAt
-      if (received !== undefined) this.#child(this.commandLatency, report.outcome, { outcome: report.outcome }).observe(Math.max(0, now - received) / 1000)
-    })
+      this.#child(this.commandLatency, report.outcome, { outcome: report.outcome }).observe(Math.max(0, now - command.receivedAt) / 1000)
+      if (report.type === 'DEPART' && report.outcome === 'accepted' && report.view && 'manifest' in report.view) this.departures.observe(report.view.manifest.length)
+    }
   }
 
   /** One HTTP request answered. */
@@ -101,7 +115,8 @@ export class Metrics {
     return child
   }
 
-  hydrated(source: HydrationSource): void {
+  /** An actor was obtained: from the cache (hit), a checkpoint or a replay (misses). */
+  hydrated(source: 'cache' | 'snapshot' | 'replay'): void {
     this.hydrations.inc({ source })
   }
 }

@@ -14,4 +14,7 @@ function findRoot(from: string): string {
 }
 
 export const packageRoot = findRoot(dirname(fileURLToPath(import.meta.url)))
-export const packageVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version
+const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string; engines: { node: string } }
+export const packageVersion = manifest.version
+/** The Node.js versions the package supports (package.json `engines.node`, a semver range). */
+export const supportedNode = manifest.engines.node

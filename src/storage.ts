@@ -1,66 +1,71 @@
-import { existsSync } from 'node:fs'
-import { tokenMigrations, TokenStore } from './auth/tokens.js'
+import { TokenStore } from './auth/tokens.js'
 import type { Config } from './config.js'
-import { inboxMigrations } from './inbox/migrations.js'
-import { Inbox } from './inbox/inbox.js'
-import { Parking } from './inbox/parking.js'
-import { Projector } from './projections/projection.js'
 import { ShipmentQueries } from './projections/queries.js'
+import { reviewProjection } from './projections/review.js'
 import { shipmentsProjection } from './projections/shipments.js'
 import { statsProjection } from './projections/stats.js'
-import { migrate, openDatabase, type Db } from './store/database.js'
-import { EventStore } from './store/event-store.js'
-import { PartitionEpochs } from './store/fencing.js'
-import { storeMigrations } from './store/migrations.js'
+import { trucksProjection } from './projections/trucks.js'
+import type { Projection } from './store/projection.js'
+import type { Store } from './store/store.js'
 
 /**
- * Everything that lives in the SQLite file, opened and migrated: shared by the service, the worker
+ * Everything that lives in the installation's database, opened and migrated: the store (SQLite file
+ * or PostgreSQL, by configuration), its read models, the tokens. Shared by the service, the worker
  * processes and the CLI.
  */
 export interface Storage {
-  readonly db: Db
-  readonly store: EventStore
-  readonly inbox: Inbox
-  readonly parking: Parking
-  readonly epochs: PartitionEpochs
-  readonly projector: Projector
+  readonly store: Store
   readonly queries: ShipmentQueries
   readonly tokens: TokenStore
-  close(): void
+  close(): Promise<void>
 }
 
-/** In this order: the stats read where a shipment was from `shipments` before it is updated. */
-export const projections = [statsProjection, shipmentsProjection] as const
+/** Each projection reads only its own tables (see store/projection.ts), so their order does not matter. */
+export const projections: readonly Projection[] = [statsProjection, shipmentsProjection, trucksProjection, reviewProjection]
 
-export class NoDatabaseError extends Error {
-  override readonly name = 'NoDatabaseError'
+export interface OpenOptions {
+  /** For commands that read an installation's data: a missing database is an error, not a new one. */
+  readonly mustExist?: boolean
+  /** SQLite only: opened read-only, neither migrated nor switched to WAL (how `backup` checks its copy). */
+  readonly readonly?: boolean
+  /** SQLite only: another file than the configured database (a backup copy). */
+  readonly file?: string
+  readonly onClose?: () => void | Promise<void>
 }
 
-/**
- * Opens (and migrates) the database. `mustExist`: for commands that read an installation's data
- * (verify, backup, replay, export), a missing file is an error, not a new empty database.
- */
-export function openStorage(
-  config: Pick<Config, 'databaseFile' | 'busyTimeoutMs' | 'bootstrapToken'>,
+/** The store the configuration names: PostgreSQL with WAYBILL_DATABASE_URL, else the embedded SQLite file. */
+export async function openStore(config: Pick<Config, 'databaseFile' | 'databaseUrl' | 'busyTimeoutMs'>, options: OpenOptions = {}): Promise<Store> {
+  if (config.databaseUrl && !options.file) {
+    const { openPostgresStore } = await import('./store/postgres/store.js')
+    return openPostgresStore({ url: config.databaseUrl, projections, mustExist: options.mustExist ?? false })
+  }
+  const { openSqliteStore } = await import('./store/sqlite/store.js')
+  return openSqliteStore({
+    file: options.file ?? config.databaseFile,
+    busyTimeoutMs: config.busyTimeoutMs,
+    projections,
+    mustExist: options.mustExist ?? false,
+    readonly: options.readonly ?? false,
+  })
+}
+
+export async function openStorage(
+  config: Pick<Config, 'databaseFile' | 'databaseUrl' | 'busyTimeoutMs' | 'bootstrapToken'>,
   clock: () => number = Date.now,
-  options: { mustExist?: boolean } = {},
-): Storage {
-  if (options.mustExist && !existsSync(config.databaseFile)) throw new NoDatabaseError(`no database at ${config.databaseFile} (check WAYBILL_DATA_DIR)`)
-  const db = openDatabase(config.databaseFile, { busyTimeoutMs: config.busyTimeoutMs })
-  migrate(db, [...storeMigrations, ...inboxMigrations, ...tokenMigrations, ...projections.flatMap((p) => p.migrations)])
-  const store = new EventStore(db)
-  const inbox = new Inbox(db)
+  options: OpenOptions = {},
+): Promise<Storage> {
+  const store = await openStore(config, options)
+  let closed: Promise<void> | null = null
   return {
-    db,
     store,
-    inbox,
-    parking: new Parking(db, inbox),
-    epochs: new PartitionEpochs(db),
-    projector: new Projector(db, projections),
-    queries: new ShipmentQueries(db, store),
-    tokens: new TokenStore(db, config.bootstrapToken, clock),
-    close: () => {
-      if (db.open) db.close()
+    queries: new ShipmentQueries(store),
+    tokens: new TokenStore(store.sql, config.bootstrapToken, clock),
+    close() {
+      closed ??= (async () => {
+        await store.close()
+        await options.onClose?.()
+      })()
+      return closed
     },
   }
 }

@@ -1,16 +1,18 @@
-import type { CommandType, ShipmentCommand } from './commands.js'
+import type { CommandType, MachineCommandType, ShipmentMachineEvent } from './commands.js'
 
 /** Events: what happened, past tense. Only accepted transitions become events. */
 export type ShipmentRegistered = {
   readonly type: 'ShipmentRegistered'
   readonly data: { readonly origin?: string; readonly destination?: string }
 }
+/** `opened`: the truck is an opened one and gave the shipment its place (absent: a truck id only). */
 export type TruckAssigned = {
   readonly type: 'TruckAssigned'
-  readonly data: { readonly truckId: string; readonly previousTruckId: string | null }
+  readonly data: { readonly truckId: string; readonly previousTruckId: string | null; readonly opened?: true }
 }
 export type TruckUnassigned = { readonly type: 'TruckUnassigned'; readonly data: { readonly truckId: string } }
-export type ShipmentShipped = { readonly type: 'ShipmentShipped'; readonly data: { readonly truckId: string } }
+/** `byDeparture`: shipped by its opened truck's departure (absent: a scanner's SHIP). */
+export type ShipmentShipped = { readonly type: 'ShipmentShipped'; readonly data: { readonly truckId: string; readonly byDeparture?: true } }
 export type ShipmentDelivered = { readonly type: 'ShipmentDelivered'; readonly data: { readonly receivedBy?: string } }
 export type ShipmentCancelled = { readonly type: 'ShipmentCancelled'; readonly data: { readonly reason?: string } }
 
@@ -31,26 +33,31 @@ export const eventTypeOf = {
   SHIP: 'ShipmentShipped',
   DELIVER: 'ShipmentDelivered',
   CANCEL: 'ShipmentCancelled',
-} as const satisfies Record<CommandType, EventType>
+  DEPART_SHIP: 'ShipmentShipped',
+} as const satisfies Record<MachineCommandType, EventType>
 
-export const commandTypeOf = Object.fromEntries(
-  Object.entries(eventTypeOf).map(([command, event]) => [event, command]),
-) as { readonly [E in EventType]: CommandType }
+/** Scanners' command types, in the machine's order (the contract's enum). */
+export const commandTypes = ['REGISTER', 'ASSIGN', 'UNASSIGN', 'SHIP', 'DELIVER', 'CANCEL'] as const satisfies readonly CommandType[]
+export const eventTypes = [...new Set(Object.values(eventTypeOf))] as readonly EventType[]
 
-export const commandTypes = Object.keys(eventTypeOf) as readonly CommandType[]
-export const eventTypes = Object.values(eventTypeOf) as readonly EventType[]
+const eventTypeSet: ReadonlySet<string> = new Set(eventTypes)
+
+/** Narrows a stored type name to the machine's event types. */
+export function isEventType(type: string): type is EventType {
+  return eventTypeSet.has(type)
+}
 
 /** The command an event was decided from: replay feeds it back through the pure machine. */
-export function commandFromEvent(event: ShipmentEvent): ShipmentCommand {
+export function commandFromEvent(event: ShipmentEvent): ShipmentMachineEvent {
   switch (event.type) {
     case 'ShipmentRegistered':
       return { type: 'REGISTER', ...event.data }
     case 'TruckAssigned':
-      return { type: 'ASSIGN', truckId: event.data.truckId }
+      return { type: 'ASSIGN', truckId: event.data.truckId, ...(event.data.opened ? { opened: true } : {}) }
     case 'TruckUnassigned':
       return { type: 'UNASSIGN' }
     case 'ShipmentShipped':
-      return { type: 'SHIP' }
+      return event.data.byDeparture ? { type: 'DEPART_SHIP', truckId: event.data.truckId } : { type: 'SHIP' }
     case 'ShipmentDelivered':
       return { type: 'DELIVER', ...event.data }
     case 'ShipmentCancelled':
@@ -59,16 +66,18 @@ export function commandFromEvent(event: ShipmentEvent): ShipmentCommand {
 }
 
 /** The event an accepted command produces; `truckIdBefore` is the truck the shipment was on. */
-export function eventFromCommand(command: ShipmentCommand, truckIdBefore: string | null): ShipmentEvent {
+export function eventFromCommand(command: ShipmentMachineEvent, truckIdBefore: string | null): ShipmentEvent {
   switch (command.type) {
     case 'REGISTER':
       return { type: 'ShipmentRegistered', data: pick({ origin: command.origin, destination: command.destination }) }
     case 'ASSIGN':
-      return { type: 'TruckAssigned', data: { truckId: command.truckId, previousTruckId: truckIdBefore } }
+      return { type: 'TruckAssigned', data: { truckId: command.truckId, previousTruckId: truckIdBefore, ...(command.opened ? { opened: true as const } : {}) } }
     case 'UNASSIGN':
       return { type: 'TruckUnassigned', data: { truckId: truckIdBefore ?? '' } }
     case 'SHIP':
       return { type: 'ShipmentShipped', data: { truckId: truckIdBefore ?? '' } }
+    case 'DEPART_SHIP':
+      return { type: 'ShipmentShipped', data: { truckId: command.truckId, byDeparture: true } }
     case 'DELIVER':
       return { type: 'ShipmentDelivered', data: pick({ receivedBy: command.receivedBy }) }
     case 'CANCEL':

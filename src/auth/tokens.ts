@@ -1,11 +1,12 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import type { Statement } from 'better-sqlite3'
-import type { Db, Migration } from '../store/database.js'
+import type { Sql } from '../store/sql.js'
 
 /**
  * Device tokens. A token is 256 random bits shown once at creation; only its SHA-256 is stored (a
  * fast hash is enough for a secret of that entropy). Tokens name a device and a role, can be revoked,
- * and remember when they were last seen (written at most once a minute per token).
+ * and remember when they were last seen: kept in memory on the request path (a write there would wait
+ * for another process's write lock, blocking the event loop up to the busy timeout) and written by
+ * `flushSeen`, which the service calls periodically and on close.
  */
 export type Role = 'scanner' | 'reviewer' | 'admin'
 export const roles: readonly Role[] = ['scanner', 'reviewer', 'admin']
@@ -26,24 +27,6 @@ export interface TokenInfo {
   readonly revokedAt: string | null
 }
 
-export const tokenMigrations: readonly Migration[] = [
-  {
-    id: 'auth/1-tokens',
-    sql: `
-      CREATE TABLE tokens (
-        token_id     TEXT    PRIMARY KEY,
-        token_hash   TEXT    NOT NULL UNIQUE,
-        device_id    TEXT    NOT NULL,
-        role         TEXT    NOT NULL CHECK (role IN ('scanner', 'reviewer', 'admin')),
-        label        TEXT,
-        created_at   INTEGER NOT NULL,
-        last_seen_at INTEGER,
-        revoked_at   INTEGER
-      );
-    `,
-  },
-]
-
 const tokenPrefix = 'wb_'
 const seenEveryMs = 60_000
 
@@ -62,67 +45,105 @@ export function hashToken(token: string): string {
 }
 
 export class TokenStore {
-  readonly #insert: Statement
-  readonly #byHash: Statement
-  readonly #byId: Statement
-  readonly #list: Statement
-  readonly #revoke: Statement
-  readonly #seen: Statement
   readonly #bootstrapHash: Buffer | null
+  /** Last seen per token, not yet written (at most one entry per token). */
+  readonly #unflushed = new Map<string, number>()
 
   constructor(
-    db: Db,
+    private readonly sql: Sql,
     bootstrapToken: string | undefined,
     private readonly clock: () => number = Date.now,
   ) {
-    this.#insert = db.prepare(
-      'INSERT INTO tokens (token_id, token_hash, device_id, role, label, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-    )
-    this.#byHash = db.prepare('SELECT * FROM tokens WHERE token_hash = ?')
-    this.#byId = db.prepare('SELECT * FROM tokens WHERE token_id = ?')
-    this.#list = db.prepare('SELECT * FROM tokens ORDER BY created_at, token_id')
-    this.#revoke = db.prepare('UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL')
-    this.#seen = db.prepare('UPDATE tokens SET last_seen_at = ? WHERE token_id = ?')
     this.#bootstrapHash = bootstrapToken ? Buffer.from(hashToken(bootstrapToken), 'hex') : null
   }
 
   /** Creates a token; the secret is returned here and never again. */
-  create(input: { deviceId: string; role: Role; label?: string }): { token: string; info: TokenInfo } {
+  async create(input: { deviceId: string; role: Role; label?: string }): Promise<{ token: string; info: TokenInfo }> {
     const token = tokenPrefix + randomBytes(32).toString('base64url')
     const tokenId = randomUUID()
-    this.#insert.run(tokenId, hashToken(token), input.deviceId, input.role, input.label ?? null, this.clock())
-    return { token, info: this.get(tokenId)! }
+    await this.sql.write((tx) =>
+      tx.run('INSERT INTO tokens (token_id, token_hash, device_id, role, label, created_at) VALUES (@id, @hash, @device, @role, @label, @now)', {
+        id: tokenId,
+        hash: hashToken(token),
+        device: input.deviceId,
+        role: input.role,
+        label: input.label ?? null,
+        now: this.clock(),
+      }),
+    )
+    return { token, info: (await this.get(tokenId))! }
   }
 
-  list(): TokenInfo[] {
-    return (this.#list.all() as TokenRow[]).map(toInfo)
+  async list(): Promise<TokenInfo[]> {
+    return (await this.sql.all<TokenRow>('SELECT * FROM tokens ORDER BY created_at, token_id')).map((row) => toInfo(this.#withSeen(row)))
   }
 
-  get(tokenId: string): TokenInfo | undefined {
-    const row = this.#byId.get(tokenId) as TokenRow | undefined
-    return row && toInfo(row)
+  async get(tokenId: string): Promise<TokenInfo | undefined> {
+    const row = await this.sql.get<TokenRow>('SELECT * FROM tokens WHERE token_id = @id', { id: tokenId })
+    return row && toInfo(this.#withSeen(row))
   }
 
-  revoke(tokenId: string): boolean {
-    return this.#revoke.run(this.clock(), tokenId).changes === 1
+  /** The row as this process knows it: a sighting not yet written counts. */
+  #withSeen(row: TokenRow): TokenRow {
+    const seen = this.#unflushed.get(row.token_id)
+    return seen !== undefined && seen > (row.last_seen_at ?? 0) ? { ...row, last_seen_at: seen } : row
+  }
+
+  /**
+   * Writes the sightings kept in memory, in one transaction that does not wait for the write lock:
+   * when another process holds it, they stay for the next flush. Returns how many were written.
+   */
+  async flushSeen(): Promise<number> {
+    if (this.#unflushed.size === 0) return 0
+    const entries = [...this.#unflushed]
+    try {
+      await this.sql.write(
+        async (tx) => {
+          for (const [tokenId, at] of entries) {
+            await tx.run('UPDATE tokens SET last_seen_at = CASE WHEN coalesce(last_seen_at, 0) > @at THEN last_seen_at ELSE @at END WHERE token_id = @id', { at, id: tokenId })
+          }
+        },
+        { nowait: true },
+      )
+    } catch {
+      return 0 // locked, full or closed: best effort, the next flush tries again
+    }
+    for (const [tokenId, at] of entries) if (this.#unflushed.get(tokenId) === at) this.#unflushed.delete(tokenId)
+    return entries.length
+  }
+
+  async revoke(tokenId: string): Promise<boolean> {
+    return (await this.sql.write((tx) => tx.run('UPDATE tokens SET revoked_at = @now WHERE token_id = @id AND revoked_at IS NULL', { now: this.clock(), id: tokenId }))) === 1
+  }
+
+  /** True for a token that exists and was revoked (to tell the two 401s apart). */
+  async isRevoked(token: string): Promise<boolean> {
+    const row = await this.sql.get<TokenRow>('SELECT * FROM tokens WHERE token_hash = @hash', { hash: hashToken(token) })
+    return row !== undefined && row.revoked_at !== null
+  }
+
+  /**
+   * Whether the principal's token is still valid (not revoked, by this process or any other): what
+   * long-lived requests (event streams) re-check while they stay open. The bootstrap token lives in
+   * the configuration and cannot be revoked.
+   */
+  async isActive(tokenId: string): Promise<boolean> {
+    if (tokenId === 'bootstrap') return this.#bootstrapHash !== null
+    return (await this.sql.get('SELECT 1 AS active FROM tokens WHERE token_id = @id AND revoked_at IS NULL', { id: tokenId })) !== undefined
   }
 
   /** The principal a bearer token stands for, or undefined (unknown or revoked). */
-  verify(token: string): Principal | undefined {
+  async verify(token: string): Promise<Principal | undefined> {
     const hash = hashToken(token)
     if (this.#bootstrapHash && timingSafeEqual(Buffer.from(hash, 'hex'), this.#bootstrapHash)) {
       return { tokenId: 'bootstrap', deviceId: 'bootstrap', role: 'admin' }
     }
-    const row = this.#byHash.get(hash) as TokenRow | undefined
+    const row = await this.sql.get<TokenRow>('SELECT * FROM tokens WHERE token_hash = @hash', { hash })
     if (!row || row.revoked_at !== null) return undefined
     const now = this.clock()
-    if (row.last_seen_at === null || now - row.last_seen_at >= seenEveryMs) {
-      try {
-        this.#seen.run(now, row.token_id)
-      } catch {
-        // Best effort: a locked or full database must not fail the request; the next one records it.
-      }
-    }
+    // In memory only (see the class comment); the resolution stays a minute per token.
+    const known = this.#unflushed.get(row.token_id) ?? row.last_seen_at
+    if (known === null || now - known >= seenEveryMs) this.#unflushed.set(row.token_id, now)
     return { tokenId: row.token_id, deviceId: row.device_id, role: row.role }
   }
 }

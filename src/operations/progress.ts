@@ -19,7 +19,11 @@ export function progress(label: string, total: number | undefined, stream: NodeJ
     return { update: (done) => bar.update(done), stop: (done) => (done !== undefined && bar.update(done), bar.stop()) }
   }
   let last = 0
-  const line = (done: number) => stream.write(`${label}: ${done}${total === undefined ? '' : `/${total}`}\n`)
+  let printed: number | undefined
+  const line = (done: number) => {
+    printed = done
+    stream.write(`${label}: ${done}${total === undefined ? '' : `/${total}`}\n`)
+  }
   return {
     update(done) {
       const now = Date.now()
@@ -28,7 +32,8 @@ export function progress(label: string, total: number | undefined, stream: NodeJ
       line(done)
     },
     stop(done) {
-      if (done !== undefined) line(done)
+      // The final count, unless that very line was the last one printed.
+      if (done !== undefined && done !== printed) line(done)
     },
   }
 }

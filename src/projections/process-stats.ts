@@ -1,21 +1,23 @@
-import type { Statement } from 'better-sqlite3'
 import {
-  commandTypeOf,
   finalStates,
   shipmentChart,
   shipmentStates,
   transitionFrom,
-  type CommandType,
+  type MachineCommandType,
   type EventType,
   type StateName,
 } from '../../machines/shipment/index.js'
-import type { Db } from '../store/database.js'
+import { messageTypes } from '../../machines/kinds.js'
+import { truckKind } from '../../machines/truck/index.js'
+import { inList, type Sql } from '../store/sql.js'
 
 /**
  * The process map's numbers (`GET /stats`), read from the stats read models, never by scanning the
  * log: shipments per state now; within a time window, dwell time per state (p50/p95 of the stays that
- * ended in it), traffic per chart transition and rejections per (state, command, reason); and the
- * shipments stuck in a state longer than a threshold.
+ * ended in it), traffic per chart transition and rejections per (state, command, reason) — of the
+ * shipments' commands sent by scanners (a truck's refusals are on the truck chart's numbers, and a
+ * message between actors is no scanner's command: an ASSIGN refused because the truck is full is one
+ * rejection, not also its truck's refused LOAD); and the shipments stuck in a state longer than a threshold.
  */
 export interface StatsWindow {
   /** Epoch ms, inclusive; undefined = since the beginning / until now. */
@@ -32,7 +34,7 @@ export interface ProcessStatsView {
     readonly dwell: { readonly samples: number; readonly p50Ms: number | null; readonly p95Ms: number | null } | null
     readonly stuck: number
   }>
-  readonly transitions: Array<{ readonly id: string; readonly from: string; readonly to: string; readonly command: CommandType; readonly event: EventType; readonly count: number }>
+  readonly transitions: Array<{ readonly id: string; readonly from: string; readonly to: string; readonly command: MachineCommandType; readonly event: EventType; readonly count: number }>
   readonly rejections: Array<{ readonly state: string; readonly command: string; readonly reason: string; readonly count: number }>
   readonly stuck: {
     readonly thresholdMs: number
@@ -43,65 +45,73 @@ export interface ProcessStatsView {
 const far = Number.MAX_SAFE_INTEGER
 
 export class ProcessStats {
-  readonly #counts: Statement
-  readonly #dwellCount: Statement
-  readonly #dwellAt: Statement
-  readonly #transitions: Statement
-  readonly #rejections: Statement
-  readonly #stuckCount: Statement
-  readonly #stuck: Statement
+  constructor(private readonly sql: Sql) {}
 
-  constructor(db: Db) {
-    this.#counts = db.prepare('SELECT state, count(*) AS n FROM shipments GROUP BY state')
-    // A stay ended in the window: a transition out of the state (from_since is set only then).
-    this.#dwellCount = db.prepare('SELECT count(*) FROM transitions WHERE from_state = ? AND at BETWEEN ? AND ? AND from_since IS NOT NULL').pluck()
-    this.#dwellAt = db
-      .prepare('SELECT at - from_since FROM transitions WHERE from_state = ? AND at BETWEEN ? AND ? AND from_since IS NOT NULL ORDER BY at - from_since LIMIT 1 OFFSET ?')
-      .pluck()
-    this.#transitions = db.prepare('SELECT from_state, event, count(*) AS n FROM transitions WHERE at BETWEEN ? AND ? GROUP BY from_state, event')
-    this.#rejections = db.prepare(
-      `SELECT coalesce(decided_state, 'unknown') AS state, type, reason, count(*) AS n FROM commands
-       WHERE status = 'rejected' AND decided_at BETWEEN ? AND ? GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3`,
-    )
-    this.#stuckCount = db.prepare('SELECT count(*) FROM shipments WHERE state = ? AND state_entered_at < ?').pluck()
-    this.#stuck = db.prepare(
-      `SELECT shipment_id AS stream_id, state, state_entered_at AS entered_at FROM shipments
-       WHERE state IN (SELECT value FROM json_each(?)) AND state_entered_at < ? ORDER BY state_entered_at LIMIT ?`,
-    )
-  }
-
-  read(window: StatsWindow, stuckAfterMs: number, now: number, stuckLimit = 50): ProcessStatsView {
+  async read(window: StatsWindow, stuckAfterMs: number, now: number, stuckLimit = 50): Promise<ProcessStatsView> {
+    const { sql } = this
     const from = window.from ?? 0
     const to = window.to ?? far
     const stuckBefore = now - stuckAfterMs
-    const counts = new Map((this.#counts.all() as Array<{ state: StateName; n: number }>).map((r) => [r.state, r.n]))
+    const counts = new Map((await sql.all<{ state: StateName; n: number }>('SELECT state, count(*) AS n FROM shipments GROUP BY state')).map((r) => [r.state, r.n]))
     const moving = shipmentStates.filter((s) => !finalStates.has(s))
 
-    const percentile = (state: StateName, samples: number, p: number) => this.#dwellAt.get(state, from, to, Math.min(samples - 1, Math.floor(p * samples))) as number
-    const states = shipmentStates.map((state) => {
-      if (finalStates.has(state)) return { state, count: counts.get(state) ?? 0, dwell: null, stuck: 0 }
-      const samples = this.#dwellCount.get(state, from, to) as number
-      return {
-        state,
-        count: counts.get(state) ?? 0,
-        dwell: { samples, p50Ms: samples ? percentile(state, samples, 0.5) : null, p95Ms: samples ? percentile(state, samples, 0.95) : null },
-        stuck: this.#stuckCount.get(state, stuckBefore) as number,
-      }
-    })
+    // A stay ended in the window: a transition out of the state (from_since is set only then). One
+    // pass over the window's range: each stay ranked within its state, and only the ranks p50 and p95
+    // (min(n − 1, ⌊p·n⌋), counted from 0) come back.
+    const ranked = await sql.all<{ state: StateName; n: number; i: number; d: number }>(
+      `SELECT state, n, i, d FROM (
+         SELECT from_state AS state, at - from_since AS d,
+                row_number() OVER (PARTITION BY from_state ORDER BY at - from_since) - 1 AS i,
+                count(*) OVER (PARTITION BY from_state) AS n
+         FROM transitions WHERE at BETWEEN @from AND @to AND from_since IS NOT NULL
+       ) AS stays
+       WHERE i = CASE WHEN n / 2 > n - 1 THEN n - 1 ELSE n / 2 END
+          OR i = CASE WHEN (95 * n) / 100 > n - 1 THEN n - 1 ELSE (95 * n) / 100 END`,
+      { from, to },
+    )
+    const dwellOf = (state: StateName) => {
+      const rows = ranked.filter((r) => r.state === state)
+      const samples = rows[0]?.n ?? 0
+      const at = (p: number) => rows.find((r) => r.i === Math.min(samples - 1, Math.floor(p * samples)))?.d ?? null
+      return { samples, p50Ms: samples ? at(0.5) : null, p95Ms: samples ? at(0.95) : null }
+    }
+    const states = await Promise.all(
+      shipmentStates.map(async (state) => {
+        if (finalStates.has(state)) return { state, count: counts.get(state) ?? 0, dwell: null, stuck: 0 }
+        return {
+          state,
+          count: counts.get(state) ?? 0,
+          dwell: dwellOf(state),
+          stuck: (await sql.get<{ n: number }>('SELECT count(*) AS n FROM shipments WHERE state = @state AND state_entered_at < @before', { state, before: stuckBefore }))!.n,
+        }
+      }),
+    )
 
     const traffic = new Map<string, number>()
-    for (const row of this.#transitions.all(from, to) as Array<{ from_state: StateName; event: EventType; n: number }>) {
-      const transition = transitionFrom(row.from_state, commandTypeOf[row.event])
+    for (const row of await sql.all<{ from_state: StateName; command: MachineCommandType; n: number }>(
+      'SELECT from_state, command, count(*) AS n FROM transitions WHERE at BETWEEN @from AND @to GROUP BY from_state, command',
+      { from, to },
+    )) {
+      const transition = transitionFrom(row.from_state, row.command)
       if (transition) traffic.set(transition.id, (traffic.get(transition.id) ?? 0) + row.n)
     }
     const transitions = shipmentChart.transitions.map((t) => ({ id: t.id, from: t.from, to: t.to, command: t.command, event: t.event, count: traffic.get(t.id) ?? 0 }))
 
-    const rejections = (this.#rejections.all(from, to) as Array<{ state: string; type: string; reason: string; n: number }>).map((r) => ({
-      state: r.state, command: r.type, reason: r.reason, count: r.n,
-    }))
-    const stuck = (this.#stuck.all(JSON.stringify(moving), stuckBefore, stuckLimit) as Array<{ stream_id: string; state: string; entered_at: number }>).map((r) => ({
-      shipmentId: r.stream_id, state: r.state, since: new Date(r.entered_at).toISOString(), forMs: now - r.entered_at,
-    }))
+    const rejections = (
+      await sql.all<{ state: string; type: string; reason: string; n: number }>(
+        `SELECT coalesce(decided_state, 'unknown') AS state, type, reason, count(*) AS n FROM commands
+         WHERE status = 'rejected' AND decided_at BETWEEN @from AND @to AND stream_id NOT LIKE @trucks AND NOT (${inList(sql, 'type', 'messages')})
+         GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3`,
+        { from, to, messages: messageTypes, trucks: `${truckKind.prefix}%` },
+      )
+    ).map((r) => ({ state: r.state, command: r.type, reason: r.reason, count: r.n }))
+    const stuck = (
+      await sql.all<{ stream_id: string; state: string; entered_at: number }>(
+        `SELECT shipment_id AS stream_id, state, state_entered_at AS entered_at FROM shipments
+         WHERE ${inList(sql, 'state', 'moving')} AND state_entered_at < @before ORDER BY state_entered_at LIMIT @limit`,
+        { moving, before: stuckBefore, limit: stuckLimit },
+      )
+    ).map((r) => ({ shipmentId: r.stream_id, state: r.state, since: new Date(r.entered_at).toISOString(), forMs: now - r.entered_at }))
     return {
       window: { from: window.from === undefined ? null : new Date(window.from).toISOString(), to: window.to === undefined ? null : new Date(window.to).toISOString() },
       generatedAt: new Date(now).toISOString(),

@@ -1,6 +1,7 @@
-import { allowedIn, stateAfterEvent, type CommandType, type ShipmentEvent, type StateName } from '../../machines/shipment/index.js'
-import type { StoredEvent } from '../store/event-store.js'
-import type { Projection, Write } from './projection.js'
+import { allowedFor, stateAfterEvent, stateOf, type CommandType, type ShipmentEvent, type ShipmentSnapshot, type StateName } from '../../machines/shipment/index.js'
+import type { Projection, ProjectionWrite } from '../store/projection.js'
+import type { StoredEvent } from '../store/types.js'
+import type { Actor } from './actors.js'
 
 /**
  * The `shipments` read model: one row per shipment, as of its last event. The state after each event
@@ -12,7 +13,7 @@ export const shipmentsProjection: Projection<'register' | 'move'> = {
   migrations: [
     {
       id: 'projections/1-shipments',
-      sql: `
+      sqlite: `
         CREATE TABLE shipments (
           shipment_id      TEXT    PRIMARY KEY,
           state            TEXT    NOT NULL,
@@ -28,6 +29,28 @@ export const shipmentsProjection: Projection<'register' | 'move'> = {
         CREATE INDEX shipments_by_state ON shipments (state, shipment_id);
         CREATE INDEX shipments_by_truck ON shipments (truck_id, shipment_id) WHERE truck_id IS NOT NULL;
       `,
+      postgres: `
+        CREATE TABLE shipments (
+          shipment_id      TEXT    PRIMARY KEY,
+          state            TEXT    NOT NULL,
+          version          BIGINT  NOT NULL,
+          truck_id         TEXT,
+          origin           TEXT,
+          destination      TEXT,
+          registered_at    BIGINT  NOT NULL,
+          updated_at       BIGINT  NOT NULL,
+          state_entered_at BIGINT  NOT NULL,
+          last_position    BIGINT  NOT NULL
+        );
+        CREATE INDEX shipments_by_state ON shipments (state, shipment_id);
+        CREATE INDEX shipments_by_truck ON shipments (truck_id, shipment_id) WHERE truck_id IS NOT NULL;
+      `,
+    },
+    {
+      // On an opened truck's manifest: SHIP is not allowed (it leaves with the truck's departure).
+      id: 'projections/6-shipments-open-truck',
+      sqlite: 'ALTER TABLE shipments ADD COLUMN on_open_truck INTEGER NOT NULL DEFAULT 0',
+      postgres: 'ALTER TABLE shipments ADD COLUMN on_open_truck INTEGER NOT NULL DEFAULT 0',
     },
   ],
   statements: {
@@ -36,28 +59,31 @@ export const shipmentsProjection: Projection<'register' | 'move'> = {
     move: `UPDATE shipments SET
              state_entered_at = CASE WHEN state = @state THEN state_entered_at ELSE @at END,
              state = @state, version = @version, updated_at = @at, last_position = @position,
-             truck_id = CASE WHEN @keepTruck THEN truck_id ELSE @truckId END
+             truck_id = CASE WHEN @keepTruck = 1 THEN truck_id ELSE @truckId END,
+             on_open_truck = CASE WHEN @keepTruck = 1 THEN on_open_truck ELSE @onOpenTruck END
            WHERE shipment_id = @id`,
   },
-  project(stored: StoredEvent): readonly Write<'register' | 'move'>[] {
+  project(stored: StoredEvent): readonly ProjectionWrite<'register' | 'move'>[] {
+    // Shipments only (a truck's stream has a prefix, a shipment's none).
+    if (stored.streamId.includes(':')) return []
     const event = { type: stored.type, data: stored.data } as ShipmentEvent
     const common = { id: stored.streamId, state: stateAfterEvent[event.type], version: stored.version, at: stored.recordedAt, position: stored.position }
     switch (event.type) {
       case 'ShipmentRegistered':
         return [{ statement: 'register', params: { ...common, origin: event.data.origin ?? null, destination: event.data.destination ?? null } }]
       case 'TruckAssigned':
-        return [{ statement: 'move', params: { ...common, keepTruck: 0, truckId: event.data.truckId } }]
+        return [{ statement: 'move', params: { ...common, keepTruck: 0, truckId: event.data.truckId, onOpenTruck: event.data.opened ? 1 : 0 } }]
       case 'TruckUnassigned':
       case 'ShipmentCancelled':
-        return [{ statement: 'move', params: { ...common, keepTruck: 0, truckId: null } }]
+        return [{ statement: 'move', params: { ...common, keepTruck: 0, truckId: null, onOpenTruck: 0 } }]
       case 'ShipmentShipped':
       case 'ShipmentDelivered':
-        return [{ statement: 'move', params: { ...common, keepTruck: 1, truckId: null } }]
+        return [{ statement: 'move', params: { ...common, keepTruck: 1, truckId: null, onOpenTruck: 0 } }]
     }
   },
 }
 
-/** API.md `Shipment`. */
+/** `Shipment` of docs/api.md. */
 export interface ShipmentView {
   readonly shipmentId: string
   readonly state: StateName
@@ -79,6 +105,8 @@ export interface ShipmentFacts {
   readonly destination: string | null
   readonly registeredAt: number
   readonly updatedAt: number
+  /** On an opened truck's manifest (it leaves with the truck's departure). */
+  readonly onOpenTruck: boolean
 }
 
 /** The one place a shipment's facts become its API shape (live reply, read model, time travel). */
@@ -92,8 +120,16 @@ export function shipmentView(facts: ShipmentFacts): ShipmentView {
     ...(facts.destination === null ? {} : { destination: facts.destination }),
     registeredAt: new Date(facts.registeredAt).toISOString(),
     updatedAt: new Date(facts.updatedAt).toISOString(),
-    allowed: [...allowedIn(facts.state)],
+    allowed: [...allowedFor(facts.state, facts.onOpenTruck)],
   }
+}
+
+/** The API facts of an existing shipment; null when it has no events. */
+export function shipmentFacts(shipmentId: string, actor: Actor): ShipmentFacts | null {
+  if (actor.version === 0 || actor.createdAt === null || actor.updatedAt === null) return null
+  const snapshot = actor.snapshot as ShipmentSnapshot
+  const { truckId, origin, destination, onOpenTruck } = snapshot.context
+  return { shipmentId, state: stateOf(snapshot), version: actor.version, truckId, origin, destination, registeredAt: actor.createdAt, updatedAt: actor.updatedAt, onOpenTruck: onOpenTruck === true }
 }
 
 export interface ShipmentRow {
@@ -107,6 +143,7 @@ export interface ShipmentRow {
   updated_at: number
   state_entered_at: number
   last_position: number
+  on_open_truck: number
 }
 
 export function shipmentFactsOfRow(row: ShipmentRow): ShipmentFacts {
@@ -119,6 +156,7 @@ export function shipmentFactsOfRow(row: ShipmentRow): ShipmentFacts {
     destination: row.destination,
     registeredAt: row.registered_at,
     updatedAt: row.updated_at,
+    onOpenTruck: row.on_open_truck === 1,
   }
 }
 

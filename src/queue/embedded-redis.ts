@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, mkdirSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { call, clientReady, createRedisClient, quit } from './redis.js'
+import { call, clientReady, createRedisClient, quit, RedisRefusedError, refusalAdvice, refusalOf } from './redis.js'
 
 /**
  * The embedded single-node default: when no Redis answers at a local REDIS_URL, start a `redis-server`
@@ -23,16 +23,36 @@ interface Log {
   warn(obj: object, msg: string): void
 }
 
-export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
-  const client = createRedisClient(url, 'probe')
+/**
+ * What answers at a Redis URL: a Redis that serves us (`ok`), nothing (`absent`: refused connection
+ * or silence), or a server that answers but refuses us (`refused`: NOAUTH, WRONGPASS, NOPERM, or
+ * READONLY for a replica; found with a short-lived write of a key of our own).
+ */
+export type RedisProbe =
+  | { readonly state: 'ok'; readonly version: string }
+  | { readonly state: 'absent'; readonly detail: string }
+  | { readonly state: 'refused'; readonly code: string; readonly detail: string }
+
+export async function probeRedis(url: string, timeoutMs = 1000): Promise<RedisProbe> {
+  // Without the ready check the client is usable at once, so a refusal comes back as an answer to our
+  // own commands instead of a ready check that never succeeds.
+  const client = createRedisClient(url, 'probe', undefined, { readyCheck: false })
   try {
     await clientReady(client, timeoutMs)
-    return (await call<string>(timeoutMs, 'ping', (done) => client.ping(done))) === 'PONG'
-  } catch {
-    return false
+    const info = String(await call<unknown>(timeoutMs, 'info', (done) => client.info('server', done as never)))
+    await call<unknown>(timeoutMs, 'probe write', (done) => client.set(`waybill:probe:${process.pid}`, '1', 'PX', 1000, done))
+    return { state: 'ok', version: /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? '?' }
+  } catch (error) {
+    const code = error instanceof RedisRefusedError ? error.code : refusalOf(error)
+    if (code) return { state: 'refused', code, detail: (error as Error).message }
+    return { state: 'absent', detail: (error as Error).message }
   } finally {
     await quit(client)
   }
+}
+
+export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
+  return (await probeRedis(url, timeoutMs)).state === 'ok'
 }
 
 export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
@@ -51,7 +71,12 @@ export function findExecutable(name: string, path = process.env.PATH ?? ''): str
 
 /** Returns null when a Redis already answers; otherwise starts and supervises one (or throws). */
 export async function ensureRedis(options: { url: string; dataDir: string; mode: 'auto' | 'never'; log: Log }): Promise<EmbeddedRedis | null> {
-  if (await redisAnswers(options.url)) return null
+  const probe = await probeRedis(options.url)
+  if (probe.state === 'ok') return null
+  if (probe.state === 'refused') {
+    // Something owns the port: an embedded redis-server could not bind it, and would not be the right one.
+    throw new RedisRefusedError(probe.code, `Redis at ${options.url} answers but refuses this service (${probe.detail}): ${refusalAdvice(probe.code)}`)
+  }
   const url = new URL(options.url)
   const local = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(url.hostname)
   if (options.mode === 'never' || !local) {
@@ -74,7 +99,7 @@ export async function ensureRedis(options: { url: string; dataDir: string; mode:
   let stopping = false
   const start = () => {
     child = spawn(binary, args, { stdio: 'ignore' })
-    options.log.info({ pid: child.pid, dir }, 'started embedded redis-server')
+    options.log.info({ redisPid: child.pid, dir }, 'started embedded redis-server')
     child.once('exit', (code, signal) => {
       if (stopping) return
       options.log.warn({ code, signal }, 'embedded redis-server exited; restarting it')

@@ -1,7 +1,7 @@
 import BeeQueue from 'bee-queue'
 import lua from 'bee-queue/lib/lua/index.js'
 import { call, clientReady, createRedisClient, isReady, quit, RedisUnavailableError, withTimeout, type RedisClient } from './redis.js'
-import { partitionQueueName, queuePrefix } from './partitions.js'
+import { partitionQueueName } from './partitions.js'
 
 /**
  * The Redis side of the pipeline: one bee-queue per partition. A job only *wakes* the partition's
@@ -15,11 +15,13 @@ import { partitionQueueName, queuePrefix } from './partitions.js'
  */
 export interface WakeJob {
   readonly commandId: string
-  readonly shipmentId: string
+  readonly streamId: string
 }
 
 export interface PartitionQueuesOptions {
   readonly redisUrl: string
+  /** The installation's key namespace (`Installation.keyPrefix()`): every key and channel starts with it. */
+  readonly prefix: string
   readonly partitions: number
   readonly stallIntervalMs: number
   /**
@@ -30,11 +32,12 @@ export interface PartitionQueuesOptions {
   readonly coalesceWakes?: boolean
   /** Bound on every Redis call made on a request path. */
   readonly callTimeoutMs?: number
+  /** Every Redis error (clients and queues); the service passes a rate-limited logger (`redisErrorReporter`). */
   readonly onError?: (error: Error, where: string) => void
+  /** The command connection went away (false) or came back (true). */
+  readonly onConnection?: (up: boolean) => void
 }
 
-const decidedChannel = `${queuePrefix}:decided`
-const armedKey = (partition: number) => `${queuePrefix}:armed:${partition}`
 /** An armed flag outlives a lost job by at most this long (the owner's sweep covers the gap). */
 const armedTtlMs = 2000
 
@@ -52,23 +55,32 @@ export class PartitionQueues {
   readonly #timeout: number
   #closed = false
   #wakes: Map<number, PendingWake> | null = null
+  readonly #decidedChannel: string
+  readonly #armedKey: (partition: number) => string
 
   private constructor(private readonly options: PartitionQueuesOptions) {
     this.#timeout = options.callTimeoutMs ?? 1000
-    this.client = createRedisClient(options.redisUrl, 'commands')
-    this.#subscriber = createRedisClient(options.redisUrl, 'subscriber')
+    this.#decidedChannel = `${options.prefix}:decided`
+    this.#armedKey = (partition) => `${options.prefix}:armed:${partition}`
+    this.client = createRedisClient(options.redisUrl, 'commands', options.onError)
+    this.#subscriber = createRedisClient(options.redisUrl, 'subscriber', options.onError)
     // Reconnected to a Redis that may have restarted: its script cache is empty.
     let first = true
+    let up = false
     this.client.on('ready', () => {
+      if (!up) options.onConnection?.((up = true))
       if (first) return void (first = false)
       lua.buildCache(this.client).catch((error: Error) => options.onError?.(error, 'reload scripts'))
     })
+    this.client.on('end', () => {
+      if (up && !this.#closed) options.onConnection?.((up = false))
+    })
     this.#subscriber.on('message', (channel: string, message: string) => {
-      if (channel !== decidedChannel) return
+      if (channel !== this.#decidedChannel) return
       const ids = message.split(',')
       for (const listener of this.#decidedListeners) listener(ids)
     })
-    this.#subscriber.on('ready', () => this.#subscriber.subscribe(decidedChannel))
+    this.#subscriber.on('ready', () => this.#subscriber.subscribe(this.#decidedChannel))
     this.#producers = Array.from({ length: options.partitions }, (_, p) => this.#queue(p, false))
   }
 
@@ -87,7 +99,7 @@ export class PartitionQueues {
 
   #queue(partition: number, isWorker: boolean): BeeQueue<WakeJob> {
     const settings: BeeQueue.QueueSettings & { initialRedisFailureRetryDelay: number } = {
-      prefix: queuePrefix,
+      prefix: this.options.prefix,
       redis: this.client as never,
       isWorker,
       getEvents: false,
@@ -135,7 +147,7 @@ export class PartitionQueues {
     const partitions = [...wakes.keys()]
     try {
       const multi = this.client.multi()
-      for (const partition of partitions) multi.set(armedKey(partition), '1', 'PX', armedTtlMs, 'NX')
+      for (const partition of partitions) multi.set(this.#armedKey(partition), '1', 'PX', armedTtlMs, 'NX')
       const armed = (await call<unknown[]>(this.#timeout, 'arm partitions', (done) => multi.exec(done))) as Array<string | null>
       await Promise.all(
         partitions
@@ -158,7 +170,7 @@ export class PartitionQueues {
     this.#consumers.set(partition, queue)
     queue.process(1, async (job) => {
       // Disarm before draining: a command committed from now on arms (and wakes) the partition again.
-      if (this.options.coalesceWakes) await call(this.#timeout, 'disarm', (done) => this.client.del(armedKey(partition), done)).catch(() => {})
+      if (this.options.coalesceWakes) await call(this.#timeout, 'disarm', (done) => this.client.del(this.#armedKey(partition), done)).catch(() => {})
       return handler(job.data)
     })
   }
@@ -175,7 +187,7 @@ export class PartitionQueues {
   /** Tells every process which commands were decided (their API may hold the waiting requests). */
   async publishDecided(commandIds: readonly string[]): Promise<void> {
     if (!this.available() || commandIds.length === 0) return
-    await call(this.#timeout, 'publish', (done) => this.client.publish(decidedChannel, commandIds.join(','), done))
+    await call(this.#timeout, 'publish', (done) => this.client.publish(this.#decidedChannel, commandIds.join(','), done))
   }
 
   onDecided(listener: (commandIds: readonly string[]) => void): void {
@@ -186,7 +198,7 @@ export class PartitionQueues {
   async depths(): Promise<number[] | undefined> {
     if (!this.available()) return undefined
     const multi = this.client.multi()
-    for (let p = 0; p < this.options.partitions; p++) multi.llen(`${queuePrefix}:${partitionQueueName(p)}:waiting`)
+    for (let p = 0; p < this.options.partitions; p++) multi.llen(`${this.options.prefix}:${partitionQueueName(p)}:waiting`)
     return call(this.#timeout, 'queue depth', (done) => multi.exec(done)) as Promise<number[]>
   }
 

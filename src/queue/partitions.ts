@@ -12,10 +12,8 @@ export function partitionOf(streamId: string, partitions: number): number {
   return (hash >>> 0) % partitions
 }
 
-/** The bee-queue name of a partition (keys are `waybill:<name>:…`). */
+/** The bee-queue name of a partition (keys are `<installation prefix>:<name>:…`). */
 export function partitionQueueName(partition: number): string {
   return `partition-${partition}`
 }
-
-export const queuePrefix = 'waybill'
 

@@ -1,5 +1,6 @@
 import elkjs, { type ElkExtendedEdge, type ElkLabel, type ElkNode } from 'elkjs/lib/elk.bundled.js'
-import type { Chart } from '../../machines/shipment/index.js'
+import type { Chart } from '../../machines/chart.js'
+import { transitionLabel } from './glossary.js'
 
 /**
  * The state chart's geometry, computed by ELK's layered algorithm from the chart alone: one node per
@@ -44,7 +45,7 @@ export interface LayoutEdge {
   readonly from: string
   readonly to: string
   readonly sections: readonly EdgeSection[]
-  /** Where the label box (command, guard, traffic) goes. */
+  /** Where the label box (the transition's words, then its traffic) goes. */
   readonly label: Box & { readonly text: string }
 }
 
@@ -82,7 +83,7 @@ export const metrics = {
   trafficRoom: ' · 0000',
 } as const
 
-/** The text of a transition's label: the command, and its guard in UML brackets. */
+/** The text of a transition's label in UML notation: the command, and its guard in brackets (Mermaid text for engineers). */
 export function edgeLabelText(transition: { readonly command: string; readonly guard: string | null }): string {
   return transition.guard ? `${transition.command} [${transition.guard}]` : transition.command
 }
@@ -148,7 +149,14 @@ function elkGraph(chart: Chart): ElkNode {
               },
               children: childrenOf(s.id),
             }
-          : { id: s.id, width: metrics.state.width, height: metrics.state.height },
+          : {
+              id: s.id,
+              width: metrics.state.width,
+              height: metrics.state.height,
+              // A state with several self-loops (a loading truck answers four kinds of message) spreads
+              // them round its sides instead of nesting them all on one.
+              layoutOptions: { 'elk.layered.edgeRouting.selfLoopDistribution': 'EQUALLY' },
+            },
       ),
   ]
   const initialEdges = starts.map(({ scope, target }): ElkExtendedEdge => ({ id: initialId(scope), sources: [initialId(scope)], targets: [target] }))
@@ -162,7 +170,7 @@ function elkGraph(chart: Chart): ElkNode {
       id: t.id,
       sources: [t.from],
       targets: [t.to],
-      labels: [textBox(edgeLabelText(t))],
+      labels: [textBox(transitionLabel(t))],
       ...(forward(t) ? { layoutOptions: { 'elk.layered.priority.direction': '10' } } : {}),
     }),
   )

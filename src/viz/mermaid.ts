@@ -1,4 +1,4 @@
-import type { Chart } from '../../machines/shipment/index.js'
+import type { Chart } from '../../machines/chart.js'
 import { edgeLabelText } from './layout.js'
 
 /**

@@ -1,5 +1,7 @@
-import type { Chart } from '../../machines/shipment/index.js'
-import { edgeLabelText, metrics, type Box, type ChartLayout, type EdgeSection, type LayoutEdge, type LayoutInitial, type LayoutNode, type Point } from './layout.js'
+import type { Chart } from '../../machines/chart.js'
+import { explanation, legend, transitionLabel } from './glossary.js'
+import { metrics, type Box, type ChartLayout, type EdgeSection, type LayoutEdge, type LayoutInitial, type LayoutNode, type Point } from './layout.js'
+import type { ChartNumbers, StateNumbers } from './numbers.js'
 
 /**
  * The state chart as a standalone SVG document, drawn from the chart and its layout (pure: same input,
@@ -13,13 +15,30 @@ import { edgeLabelText, metrics, type Box, type ChartLayout, type EdgeSection, t
  * - empty slots the page fills with numbers: `[data-slot="count"]` and `[data-slot="rejections"]` (a
  *   hidden badge) in every state, `[data-slot="dwell"]` in atomic and final states,
  *   `[data-slot="traffic"]` in edge labels;
+ * - a message between actors (a transition marked `internal`) has the class `is-internal`;
  * - `data-testid` mirrors the ids (`state-<id>`, `edge-<id>`, `count-<id>`, …) for tests.
+ *
+ * Words are the machine's own, for people (glossary.ts): a state's label, a transition's label (the
+ * first sentence of its description), descriptions in the tooltips; never a guard's or an event's
+ * code name. With `numbers` the slots are filled — counts, dwell times, refusals, stuck borders,
+ * traffic and arrow weights — and a legend and a caption are drawn under the chart: a file that says
+ * everything on its own (the download, the printed report).
  */
-export function renderSvg(chart: Chart, layout: ChartLayout): string {
-  const { width, height } = layout
+export interface SvgOptions {
+  readonly numbers?: ChartNumbers
+  /** Under the chart, with the numbers: what they cover ("Today, 06:00–14:32 · generated …"). */
+  readonly caption?: string
+  /** The stuck threshold, in words, for the legend ("1 h"). */
+  readonly stuckAfter?: string
+}
+
+export function renderSvg(chart: Chart, layout: ChartLayout, options: SvgOptions = {}): string {
+  const { width } = layout
+  const { numbers } = options
   const states = new Map(chart.states.map((s) => [s.id, s]))
   const transitions = new Map(chart.transitions.map((t) => [t.id, t]))
   const title = `${chart.id} v${chart.version}${chart.description ? ` — ${chart.description}` : ''}`
+  const labelOf = (id: string) => states.get(id)?.label ?? id
 
   // Containers first, then atomic states, then edges: an edge crossing a container stays visible,
   // and a click on a child state reaches the child, not its container.
@@ -35,21 +54,34 @@ export function renderSvg(chart: Chart, layout: ChartLayout): string {
       'data-parent': node.parent ?? '',
       'data-testid': `state-${node.id}`,
     }
-    const tip = [state.label === state.id ? state.id : `${state.label} (${state.id})`, state.description].filter(Boolean).join(' — ')
-    const body = node.type === 'compound' ? compoundBody(node, state.label) : leafBody(node, state.label, node.type === 'final')
-    return element('g', attrs, [element('title', {}, [escape(tip)]), ...body, badge(node)])
+    const tip = [state.label, state.description].filter(Boolean).join(' — ')
+    const own = numbers?.states[node.id]
+    const body = node.type === 'compound' ? compoundBody(node, state.label, own) : leafBody(node, state.label, node.type === 'final', own)
+    return element('g', { ...attrs, ...(own ? { 'data-count': own.count, 'data-rejections': own.rejections, 'data-stuck': own.stuck } : {}) }, [
+      element('title', {}, [escape(tip)]),
+      ...body,
+      badge(node, own),
+    ])
   }
 
   const edgeGroup = (edge: LayoutEdge) => {
     const transition = transitions.get(edge.id)
     if (!transition) throw new Error(`layout has a transition the chart does not: ${edge.id}`)
-    const guard = transition.guard ? ` if ${transition.guard}` : ''
-    const tip = `${transition.command}: ${transition.from} → ${transition.to}${guard} (event ${transition.event})${transition.description ? ` — ${transition.description}` : ''}`
+    const label = transitionLabel(transition)
+    const more = explanation(transition.description)
+    const tip = `${label}: ${labelOf(transition.from)} → ${labelOf(transition.to)}${more ? ` — ${more}` : ''}`
+    const traffic = numbers?.transitions[edge.id]
+    const line: Attrs = {
+      class: 'edge-line',
+      stroke: transition.internal ? internalColour : '#66717d',
+      'stroke-width': traffic && traffic.count > 0 ? 2 + 5 * traffic.weight : 1.5,
+      ...(transition.internal ? { 'stroke-dasharray': '1.5 3', 'stroke-linecap': 'round' } : traffic && traffic.count === 0 ? { 'stroke-dasharray': '4 4' } : {}),
+    }
     return element(
       'g',
       {
         id: `transition-${edge.id}`,
-        class: 'transition',
+        class: transition.internal ? 'transition is-internal' : 'transition',
         'data-transition': edge.id,
         'data-from': transition.from,
         'data-to': transition.to,
@@ -57,11 +89,12 @@ export function renderSvg(chart: Chart, layout: ChartLayout): string {
         'data-command': transition.command,
         'data-event': transition.event,
         'data-testid': `edge-${edge.id}`,
+        ...(traffic ? { 'data-count': traffic.count } : {}),
       },
       [
         element('title', {}, [escape(tip)]),
-        ...arrow(edge.sections, { class: 'edge-line', stroke: '#66717d', 'stroke-width': 1.5 }, { class: 'edge-head', fill: '#66717d' }),
-        edgeLabel(edge, edgeLabelText(transition)),
+        ...arrow(edge.sections, line, { class: 'edge-head', fill: transition.internal ? internalColour : '#66717d' }),
+        edgeLabel(edge, label, traffic ? ` · ${traffic.count}` : ''),
       ],
     )
   }
@@ -72,19 +105,71 @@ export function renderSvg(chart: Chart, layout: ChartLayout): string {
       ...arrow(marker.sections, { stroke: '#1f2a36', 'stroke-width': 1.5 }, { fill: '#1f2a36' }),
     ])
 
+  const footer = numbers ? legendBlock({ x: 16, y: layout.height + 8 }, options) : null
+  const drawingWidth = footer ? Math.max(width, 520) : width
+  const height = footer ? footer.bottom + 12 : layout.height
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ` +
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${drawingWidth} ${height}" width="${drawingWidth}" height="${height}" ` +
     `class="chart" data-machine="${escape(chart.id)}" data-version="${escape(chart.version)}" role="img" ` +
     `font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="${metrics.fontSize}">\n` +
     [
       element('title', {}, [escape(title)]),
+      ...(footer ? [element('rect', { x: 0, y: 0, width: drawingWidth, height, fill: '#ffffff' })] : []),
       ...containers.map(stateGroup),
       ...leaves.map(stateGroup),
       ...layout.initials.map(initial),
       ...layout.edges.map(edgeGroup),
+      ...(footer ? [footer.svg] : []),
     ].join('\n') +
     '\n</svg>\n'
   )
+}
+
+const internalColour = '#7a5ea8'
+
+/**
+ * The legend (every mark, glossary.ts `legend`) and the caption, as lines of text with a sample of
+ * each mark, starting at `at`; returns the SVG and where it ends.
+ */
+function legendBlock(at: { x: number; y: number }, options: SvgOptions): { svg: string; bottom: number } {
+  const lineHeight = 18
+  const parts: string[] = []
+  let y = at.y + 14
+  if (options.caption) {
+    parts.push(element('text', { class: 'caption', x: at.x, y, 'font-size': 12, 'font-weight': 600, fill: '#1f2a36' }, [escape(options.caption)]))
+    y += lineHeight + 4
+  }
+  for (const entry of legend(options.stuckAfter)) {
+    parts.push(element('g', { class: 'legend-mark', 'data-mark': entry.mark }, [sample(entry.mark, at.x, y - 4)]))
+    parts.push(element('text', { x: at.x + 34, y, 'font-size': 11, fill: '#4c5967' }, [escape(entry.text)]))
+    y += lineHeight
+  }
+  return { svg: element('g', { class: 'legend', 'data-testid': 'legend' }, parts), bottom: y }
+}
+
+/** A small drawing of a legend mark, 26 × 12, its middle at (x + 13, y). */
+function sample(mark: string, x: number, y: number): string {
+  const box = { x, y: y - 6, width: 26, height: 12, rx: 3 }
+  switch (mark) {
+    case 'count':
+      return element('text', { x: x + 13, y: y + 5, 'text-anchor': 'middle', 'font-size': 14, 'font-weight': 700, fill: '#1f2a36' }, ['12'])
+    case 'dwell':
+      return element('text', { x: x + 13, y: y + 4, 'text-anchor': 'middle', 'font-size': 9, fill: '#4c5967' }, ['p50'])
+    case 'badge':
+      return element('circle', { cx: x + 13, cy: y, r: 6, fill: '#c0392b' })
+    case 'stuck':
+      return element('rect', { ...box, fill: '#ffffff', stroke: '#b86e00', 'stroke-width': 2, 'stroke-dasharray': '4 2' })
+    case 'final':
+      return [element('rect', { ...box, fill: '#eef3ee', stroke: '#33475b' }), element('rect', { x: x + 2, y: y - 4, width: 22, height: 8, rx: 2, fill: 'none', stroke: '#33475b' })].join('')
+    case 'initial':
+      return element('circle', { cx: x + 13, cy: y, r: 5, fill: '#1f2a36' })
+    case 'idle':
+      return element('path', { d: `M${x} ${y} L${x + 26} ${y}`, stroke: '#66717d', 'stroke-width': 1.5, 'stroke-dasharray': '4 4' })
+    case 'internal':
+      return element('path', { d: `M${x} ${y} L${x + 26} ${y}`, stroke: internalColour, 'stroke-width': 1.5, 'stroke-dasharray': '1.5 3', 'stroke-linecap': 'round' })
+    default:
+      return element('path', { d: `M${x} ${y} L${x + 26} ${y}`, stroke: '#66717d', 'stroke-width': 4 })
+  }
 }
 
 /**
@@ -92,7 +177,7 @@ export function renderSvg(chart: Chart, layout: ChartLayout): string {
  * box that faces the edge (ELK puts the box beside the edge and reserves room for the count), and a
  * halo in the background colour keeps it readable where it crosses a line.
  */
-function edgeLabel(edge: LayoutEdge, text: string): string {
+function edgeLabel(edge: LayoutEdge, text: string, traffic: string): string {
   const { label } = edge
   const points = edge.sections.flatMap((s) => [s.start, ...s.bends, s.end])
   const segments = points.slice(1).map((to, i) => ({ from: points[i] ?? to, to }))
@@ -117,45 +202,54 @@ function edgeLabel(edge: LayoutEdge, text: string): string {
       },
       [
         element('tspan', { class: 'edge-command' }, [escape(text)]),
-        element('tspan', { class: 'edge-traffic', 'data-slot': 'traffic', 'data-testid': `traffic-${edge.id}`, 'font-weight': 700 }),
+        element('tspan', { class: 'edge-traffic', 'data-slot': 'traffic', 'data-testid': `traffic-${edge.id}`, 'font-weight': 700 }, traffic ? [escape(traffic)] : []),
       ],
     ),
   ])
 }
 
-/** A state's box with its name, and slots for the count now and the dwell times. */
-function leafBody(node: LayoutNode, label: string, final: boolean): string[] {
+/** A state's box with its name, and slots for the count now and the dwell times (filled with `own`). */
+function leafBody(node: LayoutNode, label: string, final: boolean, own: StateNumbers | undefined): string[] {
+  const stuck = own !== undefined && own.stuck > 0
   return [
-    element('rect', { ...boxAttrs(node), class: 'state-box', rx: 12, fill: final ? '#eef3ee' : '#ffffff', stroke: '#33475b', 'stroke-width': 1.5 }),
+    element('rect', {
+      ...boxAttrs(node),
+      class: 'state-box',
+      rx: 12,
+      fill: final ? '#eef3ee' : '#ffffff',
+      ...(stuck ? { stroke: '#b86e00', 'stroke-width': 3, 'stroke-dasharray': '6 3' } : { stroke: '#33475b', 'stroke-width': 1.5 }),
+    }),
     // A final state has the double border of UML/Harel charts.
     ...(final ? [element('rect', { ...boxAttrs(inset(node, 4)), class: 'state-final-ring', rx: 9, fill: 'none', stroke: '#33475b' })] : []),
     element('text', { class: 'state-name', x: cx(node), y: node.y + 21, 'text-anchor': 'middle', 'font-weight': 600, 'font-size': 14, fill: '#1f2a36' }, [escape(label)]),
-    slot('count', node.id, { x: cx(node), y: node.y + 50, 'text-anchor': 'middle', 'font-size': 24, 'font-weight': 700, fill: '#1f2a36' }),
-    slot('dwell', node.id, { x: cx(node), y: node.y + 70, 'text-anchor': 'middle', 'font-size': 12, fill: '#4c5967' }),
+    slot('count', node.id, { x: cx(node), y: node.y + 50, 'text-anchor': 'middle', 'font-size': 24, 'font-weight': 700, fill: '#1f2a36' }, own ? String(own.count) : ''),
+    slot('dwell', node.id, { x: cx(node), y: node.y + 70, 'text-anchor': 'middle', 'font-size': 12, fill: '#4c5967' }, own?.dwell ?? ''),
   ]
 }
 
 /** A container: a header with its name and a slot for the count of all its children. */
-function compoundBody(node: LayoutNode, label: string): string[] {
+function compoundBody(node: LayoutNode, label: string, own: StateNumbers | undefined): string[] {
   const baseline = node.y + metrics.compoundHeader / 2 + 5
   return [
     element('rect', { ...boxAttrs(node), class: 'state-box', rx: 16, fill: '#f2f5f8', stroke: '#7d8fa1', 'stroke-width': 1.5 }),
     element('text', { class: 'state-name', x: node.x + 14, y: baseline, 'font-weight': 600, 'font-size': 14, fill: '#1f2a36' }, [escape(label)]),
-    slot('count', node.id, { x: node.x + node.width - 18, y: baseline, 'text-anchor': 'end', 'font-size': 16, 'font-weight': 700, fill: '#1f2a36' }),
+    slot('count', node.id, { x: node.x + node.width - 18, y: baseline, 'text-anchor': 'end', 'font-size': 16, 'font-weight': 700, fill: '#1f2a36' }, own ? String(own.count) : ''),
   ]
 }
 
 /** Rejections in the window: a red badge on the state's top-right corner, hidden until non-zero. */
-function badge(node: LayoutNode): string {
+function badge(node: LayoutNode, own: StateNumbers | undefined): string {
   const at = { x: node.x + node.width - 4, y: node.y + 4 }
-  return element('g', { class: 'state-rejections', 'data-slot': 'rejections', 'data-testid': `rejections-${node.id}`, visibility: 'hidden' }, [
+  const shown = own !== undefined && own.rejections > 0
+  return element('g', { class: 'state-rejections', 'data-slot': 'rejections', 'data-testid': `rejections-${node.id}`, visibility: shown ? 'visible' : 'hidden' }, [
+    ...(shown ? [element('title', {}, [escape(own.refused.map((r) => `${r.command} refused (${r.reason}) × ${r.count}`).join('\n'))])] : []),
     element('circle', { cx: at.x, cy: at.y, r: 12, fill: '#c0392b' }),
-    element('text', { class: 'badge-count', x: at.x, y: at.y, 'text-anchor': 'middle', 'dominant-baseline': 'central', 'font-size': 11, 'font-weight': 700, fill: '#ffffff' }, []),
+    element('text', { class: 'badge-count', x: at.x, y: at.y, 'text-anchor': 'middle', 'dominant-baseline': 'central', 'font-size': 11, 'font-weight': 700, fill: '#ffffff' }, shown ? [String(own.rejections)] : []),
   ])
 }
 
-function slot(name: string, state: string, attrs: Attrs): string {
-  return element('text', { class: `state-${name}`, 'data-slot': name, 'data-testid': `${name}-${state}`, ...attrs }, [])
+function slot(name: string, state: string, attrs: Attrs, text = ''): string {
+  return element('text', { class: `state-${name}`, 'data-slot': name, 'data-testid': `${name}-${state}`, ...attrs }, text ? [escape(text)] : [])
 }
 
 const head = { length: 10, width: 10 }

@@ -2,19 +2,21 @@ import { join } from 'node:path'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify from 'fastify'
 import { Type } from 'typebox'
-import { openDatabase } from '../../src/store/database.js'
+import { validatorCompiler } from '../../src/commands/validation.js'
 import { CommandBody, ShipmentParams } from '../../src/http/schemas.js'
-import { validatorCompiler } from '../../src/http/validation.js'
+import { openDatabase } from '../../src/store/sqlite/executor.js'
 
 /**
- * The baseline the benchmark compares against: a plain durable state-mutation server with the same
- * HTTP shape (same route, same body schema, bearer token), one row per shipment, an optimistic
- * UPDATE guarded by the row's version, `synchronous=FULL`, no queue, no event log. The rules are the
- * API.md rules as a lookup table.
+ * The baselines the benchmark compares against: a plain state-mutation server with the same HTTP
+ * shape (same route, same body schema, bearer token), one row per shipment, an optimistic UPDATE
+ * guarded by the row's version, no queue, no event log. The rules are the docs/api.md rules as a
+ * lookup table. Durable (`synchronous=FULL`, one fsync per request) unless BASELINE_SYNCHRONOUS=NORMAL
+ * (WAL without fsync at commit: the last writes may be lost in a power cut; CPU-bound, steadier).
  */
 const dataDir = process.env.WAYBILL_DATA_DIR ?? './data'
 const token = process.env.WAYBILL_BOOTSTRAP_TOKEN ?? ''
 const db = openDatabase(join(dataDir, 'baseline.db'), { busyTimeoutMs: 500 })
+if (process.env.BASELINE_SYNCHRONOUS === 'NORMAL') db.pragma('synchronous = NORMAL')
 db.exec(`CREATE TABLE IF NOT EXISTS shipments (
   shipment_id TEXT PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL, truck_id TEXT,
   registered_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID`)

@@ -147,3 +147,65 @@ export async function paced(options: { url: string; token: string; seconds: numb
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
   return { requests: latencies.length, rps: latencies.length / options.seconds, p50: q(0.5), p99: q(0.99), non2xx, errors: failures, cpuMsPerCommand: cpu / Math.max(1, latencies.length) }
 }
+
+/**
+ * Offline batches: `connections` devices' uploads at once, each posting `items`-item batches one after
+ * the other (fresh shipments, REGISTER → ASSIGN → SHIP → DELIVER each, numbered by one device's seq
+ * counter). `rps` counts items answered 200/201; p50/p99 are whole-batch latencies.
+ */
+export async function batchLoad(options: { url: string; token: string; seconds: number; connections: number; items: number; pids: number[] }): Promise<LoadResult & { batches: number }> {
+  const { Agent, request } = await import('node:http')
+  const agent = new Agent({ keepAlive: true, maxSockets: options.connections })
+  const target = new URL(options.url)
+  const prefix = `q${process.pid}-${run++}`
+  const steps = [{ type: 'REGISTER' }, { type: 'ASSIGN', truckId: 'T1' }, { type: 'SHIP' }, { type: 'DELIVER' }]
+  let seq = Number(process.hrtime.bigint() % 1_000_000_000n) * 1000
+  let shipment = 0
+  const latencies: number[] = []
+  let accepted = 0
+  let non2xx = 0
+  let failures = 0
+  const post = (body: string) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        { agent, host: target.hostname, port: target.port, method: 'POST', path: '/batches', headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => (text += chunk))
+          res.on('end', () => resolve({ status: res.statusCode!, text }))
+        },
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
+  const cpuBefore = options.pids.map(cpuMs)
+  const end = performance.now() + options.seconds * 1000
+  await Promise.all(
+    Array.from({ length: options.connections }, async () => {
+      while (performance.now() < end) {
+        const items = Array.from({ length: options.items }, (_, i) => ({ seq: ++seq, shipmentId: `${prefix}-${shipment + Math.floor(i / 4)}`, command: steps[i % 4] }))
+        shipment += Math.ceil(options.items / 4)
+        const started = performance.now()
+        try {
+          const res = await post(JSON.stringify({ items }))
+          latencies.push(performance.now() - started)
+          if (res.status !== 200) {
+            non2xx++
+            continue
+          }
+          const results = (JSON.parse(res.text) as { results: Array<{ status: number }> }).results
+          accepted += results.filter((r) => r.status === 200 || r.status === 201).length
+          non2xx += results.filter((r) => r.status !== 200 && r.status !== 201).length
+        } catch {
+          failures++
+        }
+      }
+    }),
+  )
+  agent.destroy()
+  const cpu = options.pids.map(cpuMs).reduce((sum, after, i) => sum + after - cpuBefore[i]!, 0)
+  latencies.sort((a, b) => a - b)
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
+  return { requests: accepted, rps: accepted / options.seconds, p50: q(0.5), p99: q(0.99), non2xx, errors: failures, cpuMsPerCommand: cpu / Math.max(1, accepted), batches: latencies.length }
+}

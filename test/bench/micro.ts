@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { transition } from 'xstate'
-import { initialSnapshot, shipmentMachine, step, type ShipmentCommand } from '../../machines/shipment/index.js'
-import type { NewCommand } from '../../src/inbox/inbox.js'
+import { initialSnapshot, shipmentKind, shipmentMachine, step, type ShipmentCommand } from '../../machines/shipment/index.js'
+import { GroupCommit } from '../../src/commands/group-commit.js'
+import { ActorCache } from '../../src/decisions/actor-cache.js'
+import { DrainLoop } from '../../src/decisions/drain.js'
+import { Quarantine } from '../../src/decisions/quarantine.js'
 import { verify } from '../../src/operations/verify.js'
+import { snapshotSchema } from '../../src/projections/actors.js'
 import { openStorage, type Storage } from '../../src/storage.js'
-import { ActorCache, snapshotSchema } from '../../src/worker/actor.js'
-import { Worker } from '../../src/worker/worker.js'
+import type { SqliteStore } from '../../src/store/sqlite/store.js'
+import type { NewCommand } from '../../src/store/types.js'
 
 /**
  * In-process micro-benchmarks of the parts behind the HTTP path: the machine step, decide+append
@@ -15,13 +19,22 @@ import { Worker } from '../../src/worker/worker.js'
  */
 const silent = { warn: () => {}, error: () => {} }
 
-export function workerOn(storage: Storage, actors: ActorCache, batchMax = 256): Worker {
-  const worker = new Worker(
-    { db: storage.db, store: storage.store, inbox: storage.inbox, epochs: storage.epochs, projector: storage.projector, parking: storage.parking, actors, clock: Date.now, log: silent, onDecided: () => {} },
-    { partitions: 1, batchMax, snapshotEvery: 16, lingerMs: 0, maxAttempts: 5, intakeWaitMs: 2000 },
+/** A drain loop with its group commit, holding partition 0 of a 1-partition layout. */
+export interface BenchLoop {
+  readonly worker: DrainLoop
+  readonly intake: GroupCommit
+}
+
+export async function workerOn(storage: Storage, actors: ActorCache, batchMax = 256): Promise<BenchLoop> {
+  const { store } = storage
+  const intake = new GroupCommit({ clock: Date.now })
+  const quarantine = new Quarantine({ store, actors, clock: Date.now, log: silent }, { maxAttempts: 5, batchMax })
+  const worker = new DrainLoop(
+    { store, intake, actors, quarantine, clock: Date.now, log: silent, onDecided: () => {} },
+    { partitions: 1, batchMax, snapshotEvery: 16, lingerMs: 0, intakeWaitMs: 2000 },
   )
-  worker.grant(0, storage.epochs.claim(0, 'bench', Date.now()))
-  return worker
+  worker.grant(0, await store.epochs.claim(0, 'bench', Date.now()))
+  return { worker, intake }
 }
 
 export function command(streamId: string, payload: ShipmentCommand): NewCommand {
@@ -29,11 +42,11 @@ export function command(streamId: string, payload: ShipmentCommand): NewCommand 
 }
 
 /** Submits commands in chunks and waits for each chunk's cycle; returns commands decided per second. */
-export async function drive(worker: Worker, commands: NewCommand[], chunk = 256): Promise<number> {
+export async function drive(loop: BenchLoop, commands: NewCommand[], chunk = 256): Promise<number> {
   const started = performance.now()
   for (let i = 0; i < commands.length; i += chunk) {
-    await Promise.all(commands.slice(i, i + chunk).map((c) => worker.submit(c)))
-    await worker.kick()
+    await Promise.all(commands.slice(i, i + chunk).map((c) => loop.intake.submit(c)))
+    await loop.worker.kick()
   }
   return commands.length / ((performance.now() - started) / 1000)
 }
@@ -45,9 +58,11 @@ function time(runs: number, fn: () => unknown): number {
 }
 
 export async function micro(dir: string): Promise<string[]> {
-  const storage = openStorage({ databaseFile: join(dir, 'micro.db'), busyTimeoutMs: 1000, bootstrapToken: undefined })
-  const actors = new ActorCache(storage.store, { size: 10_000 })
-  const worker = workerOn(storage, actors)
+  const storage = await openStorage({ databaseFile: join(dir, 'micro.db'), databaseUrl: undefined, busyTimeoutMs: 1000, bootstrapToken: undefined })
+  const store = storage.store as SqliteStore
+  const actors = new ActorCache({ size: 10_000 })
+  const loop = await workerOn(storage, actors)
+  const { worker } = loop
   const lines = ['| measurement | value |', '|---|---:|']
   const row = (name: string, value: string) => lines.push(`| ${name} | ${value} |`)
 
@@ -63,34 +78,35 @@ export async function micro(dir: string): Promise<string[]> {
 
   // Decide + append, in process: a shipment with 10,000 events, then 25,000 shipments walked through.
   const long = churn.map((c) => command('LONG', c))
-  const perSecond = await drive(worker, long)
+  const perSecond = await drive(loop, long)
   row('decide + append, one shipment, in process', `${Math.round(perSecond).toLocaleString('en')} commands/s`)
   const walks: NewCommand[] = []
   for (let i = 0; i < 25_000; i++) {
     const id = `W${i}`
     walks.push(command(id, { type: 'REGISTER' }), command(id, { type: 'ASSIGN', truckId: 'T1' }), command(id, { type: 'SHIP' }), command(id, { type: 'DELIVER' }))
   }
-  const walkPerSecond = await drive(worker, walks)
+  const walkPerSecond = await drive(loop, walks)
   row('decide + append, 25,000 shipments × 4, in process', `${Math.round(walkPerSecond).toLocaleString('en')} commands/s`)
 
   // Hydration of the 10,001-event shipment.
   const epoch = worker.held().get(0)!
   actors.get('LONG', epoch)
   row('hydration, hot (actor cache)', `${time(100_000, () => actors.get('LONG', epoch)).toFixed(2)} µs`)
-  const snapshot = storage.store.loadSnapshot('LONG')!
-  row(`hydration, cold from snapshot (v${snapshot.version}) + tail, 10,001 events`, `${(time(500, () => actors.hydrate('LONG')) / 1000).toFixed(3)} ms`)
-  storage.store.saveSnapshot('LONG', { ...snapshot, schema: 'shipment@other' })
-  row('hydration, cold by replay (snapshot of another machine version ignored)', `${(time(5, () => actors.hydrate('LONG')) / 1000).toFixed(1)} ms`)
-  storage.store.saveSnapshot('LONG', { ...snapshot, schema: snapshotSchema })
+  // Cold: what a cycle's `load` reads (newest checkpoint of a schema + the events after it), then hydrated.
+  const schema = snapshotSchema(shipmentKind)
+  const snapshot = (await store.events.loadSnapshot('LONG', schema))!
+  row(`hydration, cold from snapshot (v${snapshot.version}) + tail, 10,001 events`, `${(time(500, () => actors.hydrate(store.ops.load('LONG', schema))) / 1000).toFixed(3)} ms`)
+  // Checkpoints of another machine version are never read: with none of its own, a stream is replayed.
+  row('hydration, cold by replay (no checkpoint of this machine version)', `${(time(5, () => actors.hydrate(store.ops.load('LONG', 'shipment@other'))) / 1000).toFixed(1)} ms`)
 
   // Rebuild and verify over the whole log.
-  const events = storage.store.lastPosition()
+  const events = await store.events.lastPosition()
   let started = performance.now()
-  storage.projector.rebuild(storage.store.iterate())
+  await store.rebuildProjections()
   row(`projection rebuild, ${events.toLocaleString('en')} events`, `${Math.round(events / ((performance.now() - started) / 1000)).toLocaleString('en')} events/s`)
   started = performance.now()
-  const report = verify(storage)
+  const report = await verify(store)
   row(`verify (I2 + I5), ${report.events.toLocaleString('en')} events, ${report.problems.length} problems`, `${Math.round(report.events / ((performance.now() - started) / 1000)).toLocaleString('en')} events/s`)
-  storage.close()
+  await storage.close()
   return lines
 }

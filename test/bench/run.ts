@@ -3,9 +3,15 @@ import { fileURLToPath } from 'node:url'
 import { spawnWaybill, untilHealthy } from '../helpers/process.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { bootstrapToken, tempDir } from '../helpers/service.js'
-import { load, paced, rssMiB, type LoadResult } from './load.js'
+import { batchLoad, load, paced, rssMiB, type LoadResult } from './load.js'
 import { seedShipments } from './memory.js'
+import { departureBench } from './departure.js'
 import { micro } from './micro.js'
+import { postgresBench } from './postgres.js'
+import { reviewBench } from './review.js'
+import { createDatabase } from '../helpers/postgres.js'
+import { installation, measure as measureInstallation } from './installation.js'
+import { monotonicUs, profileIn, profileLines, profileTop } from './profile.js'
 
 /**
  * `npm run bench` — not a test (no pass/fail): prints tables in Markdown.
@@ -15,18 +21,28 @@ import { micro } from './micro.js'
  *    same conditions;
  * 2. levers: Waybill again with one lever switched off at a time;
  * 3. latency: both at a fixed 500 commands/s;
+ * 3b. batches: offline uploads (1000-item batches) against single commands, alternately, same target;
+ * 3c. departure: a 500-shipment truck departs while other scanners work (departure.ts);
+ * 3d. postgres: SQLite against PostgreSQL installations of 1, 2 and 3 processes, alternately (postgres.ts);
  * 4. micro: machine step, decide+append, hydration, rebuild, verify (in process);
  * 5. memory (opt-in, BENCH_MEMORY_SHIPMENTS=1000000): RSS while random existing shipments are worked.
+ * 6. review (opt-in, BENCH_REVIEW_COMMANDS=1000000, BENCH_REVIEW_DATA_DIR to keep the seeded database):
+ *    the process map with a year of history — each route's server time, and the time to first render
+ *    of the overview and of every drill-down in Chromium (review.ts).
+ * 7. profile (opt-in, BENCH_SECTIONS=profile): `serve` under the throughput load with `--cpu-prof`,
+ *    SQLite and PostgreSQL, the top 10 functions by self time (profile.ts).
  *
- *   BENCH_SECONDS (10)  each measured run     BENCH_ROUNDS (2)  alternations in section 1
- *   BENCH_CONNECTIONS (64)                     BENCH_SECTIONS (throughput,levers,latency,micro)
+ *   BENCH_SECONDS (10)  each measured run     BENCH_ROUNDS (3)  alternations (medians)
+ *   BENCH_CONNECTIONS (64)                     BENCH_SECTIONS (throughput,levers,latency,batches,departure,postgres,micro)
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64)
-const sections = new Set((process.env.BENCH_SECTIONS ?? 'throughput,levers,latency,micro').split(','))
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'throughput,levers,latency,batches,departure,postgres,micro').split(','))
 const memoryShipments = Number(process.env.BENCH_MEMORY_SHIPMENTS ?? 0)
 if (memoryShipments > 0) sections.add('memory')
+const reviewCommands = Number(process.env.BENCH_REVIEW_COMMANDS ?? (sections.has('review') ? 1_000_000 : 0))
+if (reviewCommands > 0) sections.add('review')
 
 const cleanups: Array<() => unknown> = []
 const scope = { teardown: (fn: () => unknown) => void cleanups.push(fn) }
@@ -50,7 +66,9 @@ async function startWaybill(name: string, env: Record<string, string> = {}, data
     WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken,
     WAYBILL_RATE_LIMIT: '0',
     WAYBILL_EMBEDDED_REDIS: 'never',
-    WAYBILL_LOG_LEVEL: 'warn',
+    // The README's defaults, as `npm start` runs: info logging to stdout (a pipe here), load shedding on.
+    WAYBILL_LOG_LEVEL: 'info',
+    WAYBILL_MAX_EVENT_LOOP_DELAY_MS: '',
     ...env,
   })
   const url = `http://127.0.0.1:${port}`
@@ -58,12 +76,13 @@ async function startWaybill(name: string, env: Record<string, string> = {}, data
   return { name, url, pid: child.pid, pids: [child.pid, redis.pid!], stop: async () => void (await child.stop(), await redis.kill()) }
 }
 
-async function startBaseline(): Promise<Target> {
+async function startBaseline(durable = true): Promise<Target> {
   const port = await freePort()
   const script = fileURLToPath(new URL('./baseline-server.js', import.meta.url))
-  const child = spawnWaybill(scope, [], { WAYBILL_DATA_DIR: tempDir(scope, 'waybill-baseline-'), PORT: String(port), WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken }, script)
+  const child = spawnWaybill(scope, [], { WAYBILL_DATA_DIR: tempDir(scope, 'waybill-baseline-'), PORT: String(port), WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken, ...(durable ? {} : { BASELINE_SYNCHRONOUS: 'NORMAL' }) }, script)
   await child.waitFor(/baseline serving/)
-  return { name: 'state-mutation baseline', url: `http://127.0.0.1:${port}`, pids: [child.pid], stop: async () => void (await child.stop()) }
+  const name = durable ? 'state-mutation baseline, durable (synchronous=FULL)' : 'state-mutation baseline, non-durable (synchronous=NORMAL)'
+  return { name, url: `http://127.0.0.1:${port}`, pids: [child.pid], stop: async () => void (await child.stop()) }
 }
 
 const header = [
@@ -74,6 +93,15 @@ const header = [
 function row(name: string, r: LoadResult, baseline?: LoadResult): string {
   const ratio = baseline ? `${(r.rps / baseline.rps).toFixed(2)}×` : '1.00×'
   return `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.cpuMsPerCommand.toFixed(3)} | ${r.non2xx + r.errors} | ${ratio} |`
+}
+
+/** Each measure's median over the runs (a slow outlier run moves a mean, not a median). */
+function median(results: LoadResult[]): LoadResult {
+  const mid = <T>(values: T[], f: (v: T) => number) => values.map(f).sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  return {
+    requests: mid(results, (r) => r.requests), rps: mid(results, (r) => r.rps), p50: mid(results, (r) => r.p50), p99: mid(results, (r) => r.p99),
+    non2xx: mid(results, (r) => r.non2xx), errors: mid(results, (r) => r.errors), cpuMsPerCommand: mid(results, (r) => r.cpuMsPerCommand),
+  }
 }
 
 function mean(results: LoadResult[]): LoadResult {
@@ -88,31 +116,42 @@ const measure = (target: Target) => load({ url: target.url, token: bootstrapToke
 
 async function main() {
   print([`# Waybill benchmark — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores`])
+  if (['throughput', 'levers', 'latency', 'batches'].some((s) => sections.has(s))) await loadSections()
+  await inProcessSections()
+}
+
+async function loadSections() {
   const baseline = await startBaseline()
-  const waybill = await startWaybill('waybill (all levers)')
+  const fast = await startBaseline(false)
+  // The headline: the service exactly as `npm start` runs it (the default `info` logging to stdout, a pipe).
+  const waybill = await startWaybill('waybill, as `npm start` runs it (info logging)')
   note('warming up')
-  for (const target of [baseline, waybill]) await load({ url: target.url, token: bootstrapToken, seconds: 3, connections, pids: [] })
+  for (const target of [baseline, fast, waybill]) await load({ url: target.url, token: bootstrapToken, seconds: 3, connections, pids: [] })
   let base: LoadResult | undefined
 
   if (sections.has('throughput')) {
-    const results = new Map<Target, LoadResult[]>([[baseline, []], [waybill, []]])
+    const results = new Map<Target, LoadResult[]>([[baseline, []], [fast, []], [waybill, []]])
     for (let round = 1; round <= rounds; round++) {
-      for (const target of [baseline, waybill]) {
+      for (const target of [baseline, fast, waybill]) {
         note(`throughput round ${round}/${rounds}: ${target.name}`)
         results.get(target)!.push(await measure(target))
         await sleep(500)
       }
     }
-    base = mean(results.get(baseline)!)
+    base = median(results.get(baseline)!)
+    const nonDurable = median(results.get(fast)!)
+    const w = median(results.get(waybill)!)
     print([
-      `## Throughput: request-reply, ${connections} connections, each walking its own shipments REGISTER → ASSIGN → SHIP → DELIVER, synchronous=FULL (mean of ${rounds} alternating runs of ${seconds} s)`,
-      '', ...header, row(baseline.name, base), row(waybill.name, mean(results.get(waybill)!), base),
+      `## Throughput: request-reply, ${connections} connections, each walking its own shipments REGISTER → ASSIGN → SHIP → DELIVER (median of ${rounds} alternating runs of ${seconds} s)`,
+      '', ...header, row(baseline.name, base), row(fast.name, nonDurable, base), row(waybill.name, w, base),
+      '', `Waybill ÷ non-durable baseline: ${(w.rps / nonDurable.rps).toFixed(2)}×`,
     ])
   }
 
   if (sections.has('levers')) {
     base ??= await measure(baseline)
     const variants: Array<[string, Record<string, string>]> = [
+      ['logging at warn (WAYBILL_LOG_LEVEL=warn)', { WAYBILL_LOG_LEVEL: 'warn' }],
       ['without group commit (WAYBILL_BATCH_MAX=1)', { WAYBILL_BATCH_MAX: '1' }],
       ['without linger (WAYBILL_BATCH_LINGER_MS=0)', { WAYBILL_BATCH_LINGER_MS: '0' }],
       ['without wake coalescing (WAYBILL_WAKE_COALESCE=false)', { WAYBILL_WAKE_COALESCE: 'false' }],
@@ -137,9 +176,59 @@ async function main() {
     lines.push(row(baseline.name, b), row(waybill.name, await at500(waybill), b))
     print(lines)
   }
+  if (sections.has('batches')) {
+    const single: LoadResult[] = []
+    const batched: Array<LoadResult & { batches: number }> = []
+    const batches = (n: number) => batchLoad({ url: waybill.url, token: bootstrapToken, seconds, connections: n, items: 1000, pids: waybill.pids })
+    for (let round = 1; round <= rounds; round++) {
+      note(`batches round ${round}/${rounds}: single commands, then 1000-item batches`)
+      single.push(await measure(waybill))
+      await sleep(500)
+      batched.push(await batches(connections))
+      await sleep(500)
+    }
+    note('one 1000-item batch at a time')
+    const alone = await batches(1)
+    const s = mean(single)
+    const b = mean(batched)
+    const p99 = (xs: LoadResult[]) => Math.max(...xs.map((x) => x.p99))
+    print([
+      `## Offline batches: items/s through 1000-item batches vs single commands, ${connections} connections, same target (mean of ${rounds} alternating runs of ${seconds} s)`, '',
+      '| load | items/s | p50 ms | p99 ms | CPU ms/item | not 2xx or errors | vs single |', '|---|---:|---:|---:|---:|---:|---:|',
+      `| single commands (request-reply) | ${Math.round(s.rps)} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.cpuMsPerCommand.toFixed(3)} | ${s.non2xx + s.errors} | 1.00× |`,
+      `| 1000-item batches (latency per batch; ${batched.reduce((n, x) => n + x.batches, 0)} batches) | ${Math.round(b.rps)} | ${b.p50.toFixed(0)} | ${b.p99.toFixed(0)} (worst run ${p99(batched).toFixed(0)}) | ${b.cpuMsPerCommand.toFixed(3)} | ${b.non2xx + b.errors} | ${(b.rps / s.rps).toFixed(2)}× |`,
+      `| one 1000-item batch at a time (1 connection) | ${Math.round(alone.rps)} | ${alone.p50.toFixed(0)} | ${alone.p99.toFixed(0)} | ${alone.cpuMsPerCommand.toFixed(3)} | ${alone.non2xx + alone.errors} | ${(alone.rps / s.rps).toFixed(2)}× |`,
+    ])
+  }
   await waybill.stop()
   await baseline.stop()
+  await fast.stop()
+}
 
+/**
+ * Where a process's CPU goes under the throughput load: `serve` with `--cpu-prof` (the profile is
+ * written when it stops), on SQLite and on PostgreSQL, the top 10 functions by self time.
+ */
+async function profileSection() {
+  const lines = [`## CPU profile under the throughput load (${connections} connections, ${seconds} s, info logging): top 10 by self time`, '']
+  for (const [name, databaseUrl] of [['SQLite (embedded default)', undefined], ['PostgreSQL, 1 process', await createDatabase(scope)]] as const) {
+    note(`profiling ${name}`)
+    const dir = tempDir(scope, 'waybill-profile-')
+    const target = await installation(scope, name, 1, databaseUrl, {}, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+    await measureInstallation(target, 3, connections)
+    const fromUs = monotonicUs()
+    const result = await measureInstallation(target, seconds, connections)
+    const toUs = monotonicUs()
+    await target.stop()
+    lines.push(...profileLines(`${name}: ${Math.round(result.rps)} commands/s while profiled`, profileTop(profileIn(dir), { fromUs, toUs })), '')
+  }
+  print(lines)
+}
+
+async function inProcessSections() {
+  if (sections.has('profile')) await profileSection()
+  if (sections.has('departure')) print(await departureBench({ seconds, rounds, connections, scope, note }))
+  if (sections.has('postgres')) print(await postgresBench({ seconds, rounds, connections, scope, note }))
   if (sections.has('micro')) {
     note('micro-benchmarks')
     print(['## In process (no HTTP, no Redis), real SQLite file, synchronous=FULL', '', ...(await micro(tempDir(scope, 'waybill-micro-')))])
@@ -165,6 +254,22 @@ async function main() {
       `| random ASSIGN/UNASSIGN over all shipments | ${Math.round(result.rps)} cmds/s, p99 ${result.p99} ms, ${result.non2xx} refused by the rules (two connections picked the same shipment), ${result.errors} errors |`,
       `| RSS after start → peak → end | ${before.toFixed(0)} → ${peak.toFixed(0)} → ${after.toFixed(0)} MiB |`,
     ])
+  }
+
+  if (sections.has('review')) {
+    note(`process map with ${reviewCommands.toLocaleString('en')} commands`)
+    print(
+      await reviewBench({
+        commands: reviewCommands,
+        ...(process.env.BENCH_REVIEW_DATA_DIR ? { dataDir: process.env.BENCH_REVIEW_DATA_DIR } : {}),
+        scope,
+        note,
+        serve: async (dataDir) => {
+          const target = await startWaybill('waybill', {}, dataDir)
+          return { url: target.url, stop: () => target.stop() }
+        },
+      }),
+    )
   }
 }
 

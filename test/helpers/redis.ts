@@ -67,11 +67,18 @@ export async function startRedis(t: { teardown(fn: () => unknown): void }): Prom
   }
 }
 
-/** Leases every partition to an owner elsewhere that never decides: commands then stay queued. */
-export async function leasePartitionsElsewhere(redis: TestRedis, partitions = 8): Promise<void> {
+/**
+ * Leases every partition of the installation in `dataDir` (created here if new, so that its Redis key
+ * namespace is known) to an owner elsewhere that never decides: commands then stay queued.
+ */
+export async function leasePartitionsElsewhere(redis: TestRedis, dataDir: string, partitions = 8, databaseUrl?: string): Promise<void> {
   const { clientReady, createRedisClient, quit } = await import('../../src/queue/redis.js')
+  const { openStorage } = await import('../../src/storage.js')
+  const storage = await openStorage({ databaseFile: join(dataDir, 'waybill.db'), databaseUrl, busyTimeoutMs: 1000, bootstrapToken: undefined })
+  const prefix = await storage.store.installation.keyPrefix()
+  await storage.close()
   const client = createRedisClient(redis.url, 'test')
   await clientReady(client, 2000)
-  for (let p = 0; p < partitions; p++) await new Promise((done) => client.set(`waybill:lease:${p}`, 'elsewhere', 'PX', 60_000, done))
+  for (let p = 0; p < partitions; p++) await new Promise((done) => client.set(`${prefix}:lease:${p}`, 'elsewhere', 'PX', 60_000, done))
   await quit(client)
 }

@@ -22,6 +22,8 @@ export function testConfig(overrides: Record<string, string>): Config {
     WAYBILL_LOG_LEVEL: 'silent',
     WAYBILL_EMBEDDED_REDIS: 'never',
     WAYBILL_SWEEP_INTERVAL_MS: '200',
+    // See cluster.ts: no shedding on event-loop delay unless a test asks for it.
+    WAYBILL_MAX_EVENT_LOOP_DELAY_MS: '60000',
     PORT: '0',
     ...overrides,
   })
@@ -47,12 +49,12 @@ export interface Response {
 /** A real service (HTTP via inject, worker, bee-queue on the test's own Redis, SQLite in a temp dir). */
 export async function startTestService(
   t: { teardown(fn: () => unknown): void },
-  options: { env?: Record<string, string>; redis?: TestRedis; dataDir?: string; http?: boolean } = {},
+  options: { env?: Record<string, string>; redis?: TestRedis; dataDir?: string; http?: boolean; clock?: () => number } = {},
 ): Promise<TestService> {
   const redis = options.redis ?? (await startRedis(t))
   const dataDir = options.dataDir ?? tempDir(t)
   const config = testConfig({ REDIS_URL: redis.url, WAYBILL_DATA_DIR: dataDir, ...options.env })
-  const service = await startService(config, { api: true, listen: options.http ?? false, logger: pino({ level: 'silent' }) })
+  const service = await startService(config, { api: true, listen: options.http ?? false, logger: pino({ level: 'silent' }), ...(options.clock ? { clock: options.clock } : {}) })
   t.teardown(() => service.close())
   const request = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> => {
     const response = await service.app!.inject({
@@ -89,6 +91,31 @@ export async function http(
   })
   const text = await res.text()
   return { status: res.status, body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text, headers: Object.fromEntries(res.headers) }
+}
+
+/**
+ * A command over real HTTP sent the way a scanner sends it: a 503 or 429 (nothing was recorded) is
+ * retried after its Retry-After (at most 1 s) until `ms` have passed. With `expected`, any other
+ * status fails loudly, so a test's setup never goes on from a command that did not happen.
+ */
+export async function scan(
+  base: string,
+  shipmentId: string,
+  body: unknown,
+  options: { headers?: Record<string, string>; expected?: number; ms?: number } = {},
+): Promise<Response> {
+  const deadline = Date.now() + (options.ms ?? 30_000)
+  for (;;) {
+    const res = await http(base, 'POST', `/shipments/${shipmentId}/commands`, body, options.headers)
+    if ((res.status === 503 || res.status === 429) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Number(res.headers['retry-after'] ?? 1) * 1000) * (0.5 + Math.random() / 2)))
+      continue
+    }
+    if (options.expected !== undefined && res.status !== options.expected) {
+      throw new Error(`${shipmentId} ${JSON.stringify(body)}: expected ${options.expected}, got ${res.status} ${JSON.stringify(res.body)}`)
+    }
+    return res
+  }
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `ms`. */

@@ -3,7 +3,8 @@ import { eventually, startTestService } from '../helpers/service.js'
 
 t.test('a poison command parks its shipment; admins see it and retry or discard it', async (t) => {
   const api = await startTestService(t, { env: { WAYBILL_FAULTS: 'poison:PZ', WAYBILL_MAX_ATTEMPTS: '2', WAYBILL_REPLY_TIMEOUT_MS: '200' } })
-  const stuck = await api.command('PZ', { type: 'REGISTER' })
+  const key = { 'idempotency-key': 'pz-register' }
+  const stuck = await api.command('PZ', { type: 'REGISTER' }, key)
   t.equal(stuck.status, 202, 'not decided in time: queued')
   const parked = await eventually(async () => {
     const res = await api.request('GET', '/admin/parked')
@@ -19,4 +20,9 @@ t.test('a poison command parks its shipment; admins see it and retry or discard 
   t.match(await api.request('POST', '/admin/parked/PZ/discard'), { status: 200, body: { commandId: stuck.body.commandId } })
   t.match((await api.request('GET', `/commands/${stuck.body.commandId}`)).body, { outcome: 'rejected', reason: 'discarded', detail: /discarded by bootstrap/ })
   t.same((await api.request('GET', '/admin/parked')).body.items, [])
+  const replay = await api.command('PZ', { type: 'REGISTER' }, key)
+  t.equal(replay.status, 409, 'a retry of the discarded command answers its outcome')
+  t.match(replay.body, { type: '/problems/command-discarded', reason: 'discarded', commandId: stuck.body.commandId })
+  t.equal(replay.headers['idempotent-replayed'], 'true')
+  t.notOk('shipment' in replay.body, 'no shipment object for a shipment that never existed')
 })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { sqliteDb } from '../helpers/db.js'
 import { bootstrapToken, startTestService } from '../helpers/service.js'
 
 // I6: no input, however malformed, produces a 500 or changes any state.
@@ -6,7 +7,7 @@ t.test('bad input is a 4xx problem and changes nothing', async (t) => {
   const api = await startTestService(t)
   await api.command('B-1', { type: 'REGISTER' })
   const count = () =>
-    api.service.storage.db.prepare('SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM commands) AS commands').get()
+    sqliteDb(api.service.storage).prepare('SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM commands) AS commands').get()
   const before = count()
 
   const raw = async (method: string, url: string, payload: string | Buffer | undefined, headers: Record<string, string>) => {

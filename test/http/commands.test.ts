@@ -1,6 +1,6 @@
 import t from 'tap'
 import { leasePartitionsElsewhere, startRedis } from '../helpers/redis.js'
-import { startTestService } from '../helpers/service.js'
+import { startTestService, tempDir } from '../helpers/service.js'
 
 // The rules through the real HTTP edge, intake, Redis partition queues, worker and SQLite.
 t.test('commands through HTTP', async (t) => {
@@ -17,7 +17,7 @@ t.test('commands through HTTP', async (t) => {
       event: { type: 'ShipmentRegistered', version: 1, position: Number, recordedAt: String },
     })
     const events = await api.request('GET', '/shipments/S-1/events')
-    t.match(events.body.events[0].metadata, { commandId: res.body.commandId, deviceId: 'bootstrap', operatorId: 'op-7', scannedAt: '2026-11-27T08:00:00Z', machineVersion: '1' })
+    t.match(events.body.events[0].metadata, { commandId: res.body.commandId, deviceId: 'bootstrap', operatorId: 'op-7', scannedAt: '2026-11-27T08:00:00Z', machineVersion: '2' })
   })
 
   t.test('a shipment cannot be shipped before it is assigned', async (t) => {
@@ -104,8 +104,9 @@ t.test('commands through HTTP', async (t) => {
   t.test('without a reply in time the request answers 202', async (t) => {
     // Every partition is leased to an owner elsewhere that never answers: commands stay queued.
     const redis = await startRedis(t)
-    await leasePartitionsElsewhere(redis)
-    const slow = await startTestService(t, { redis, env: { WAYBILL_REPLY_TIMEOUT_MS: '50' } })
+    const dataDir = tempDir(t)
+    await leasePartitionsElsewhere(redis, dataDir)
+    const slow = await startTestService(t, { redis, dataDir, env: { WAYBILL_REPLY_TIMEOUT_MS: '50' } })
     const res = await slow.command('S-8', { type: 'REGISTER' })
     t.equal(res.status, 202)
     t.match(res.body, { outcome: 'queued' })

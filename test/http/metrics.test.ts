@@ -1,6 +1,6 @@
 import t from 'tap'
 import { partitionOf } from '../../src/queue/partitions.js'
-import { startTestService } from '../helpers/service.js'
+import { eventually, startTestService } from '../helpers/service.js'
 
 /** The value of a series in Prometheus text format (0 if absent). */
 function value(text: string, series: string): number {
@@ -27,8 +27,11 @@ t.test('/metrics exposes the series and they move when commands are processed', 
   await api.command('MX-1', { type: 'ASSIGN', truckId: 'T1' })
   await api.command('MX-1', { type: 'DELIVER' })
   await api.command('MX-P', { type: 'REGISTER' })
-  await new Promise((resolve) => setTimeout(resolve, 500))
-  const after = await scrape()
+  // The poisoned shipment is parked after its failed attempts (retried in place with a backoff).
+  const after = await eventually(async () => {
+    const text = await scrape()
+    return value(text, 'waybill_parked_shipments') === 1 ? text : undefined
+  }, 20_000, 'the poisoned shipment to be parked')
   t.equal(value(after, 'waybill_commands_received_total{type="REGISTER"}'), 2)
   t.equal(value(after, 'waybill_commands_total{type="REGISTER",outcome="accepted",reason=""}'), 1)
   t.equal(value(after, 'waybill_commands_total{type="DELIVER",outcome="rejected",reason="invalid_transition"}'), 1)
@@ -42,4 +45,24 @@ t.test('/metrics exposes the series and they move when commands are processed', 
   t.equal(value(after, 'waybill_partitions_held'), 8)
   t.ok(value(after, 'waybill_http_request_duration_seconds_count{method="POST",route="/shipments/:shipmentId/commands",status="201"}') >= 1)
   t.match(after, /waybill_process_resident_memory_bytes \d+/, 'process metrics too')
+})
+
+t.test('truck series: trucks by state, the load factor, departures by size', async (t) => {
+  const api = await startTestService(t)
+  const scrape = async () => String((await api.request('GET', '/metrics')).body)
+  await api.request('POST', '/trucks/MT1/commands', { type: 'OPEN', capacity: 4 })
+  await api.request('POST', '/trucks/MT2/commands', { type: 'OPEN', capacity: 4 })
+  for (const id of ['M1', 'M2', 'M3']) {
+    await api.command(id, { type: 'REGISTER' })
+    await api.command(id, { type: 'ASSIGN', truckId: id === 'M3' ? 'MT2' : 'MT1' })
+  }
+  const loading = await scrape()
+  t.equal(value(loading, 'waybill_trucks{state="loading"}'), 2)
+  t.equal(value(loading, 'waybill_truck_load_factor'), 3 / 8, 'three places of eight taken')
+  t.equal((await api.request('POST', '/trucks/MT1/commands', { type: 'DEPART' })).status, 200)
+  const departed = await scrape()
+  t.equal(value(departed, 'waybill_trucks{state="departed"}'), 1)
+  t.equal(value(departed, 'waybill_truck_departures_count'), 1)
+  t.equal(value(departed, 'waybill_truck_departures_sum'), 2, 'two shipments left with it')
+  t.equal(value(departed, 'waybill_truck_load_factor'), 1 / 4)
 })

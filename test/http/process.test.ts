@@ -37,8 +37,8 @@ t.test('process map data', async (t) => {
     const res = await http(base, 'GET', '/machines/shipment')
     t.equal(res.status, 200)
     t.same(res.body, JSON.parse(JSON.stringify(shipmentChart)))
-    t.equal(res.body.states.length, 7)
-    t.equal(res.body.transitions.length, 7)
+    t.equal(res.body.states.length, shipmentChart.states.length)
+    t.equal(res.body.transitions.length, 8, 'REGISTER, CANCEL, ASSIGN, reassign, UNASSIGN, SHIP, a departure’s DEPART_SHIP, DELIVER')
   })
 
   t.test('the event stream: live, resumable, heartbeat-capable', async (t) => {
@@ -92,5 +92,45 @@ t.test('process map data', async (t) => {
     t.ok(empty.body.transitions.every((tr: { count: number }) => tr.count === 0), 'a window with nothing in it')
     t.equal((await http(base, 'GET', '/stats?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z')).status, 400)
     t.equal((await http(base, 'GET', '/stats?from=yesterday')).status, 400)
+  })
+})
+
+t.test('the process map reads', async (t) => {
+  const api = await startTestService(t, { http: true })
+  const base = api.service.url!
+
+  t.test('the ready message carries its resume point as id, and a one-second retry (EventSource resumes from it)', async (t) => {
+    await http(base, 'POST', '/shipments/RDY-1/commands', { type: 'REGISTER' })
+    const head = (await http(base, 'GET', '/events?limit=1000')).body.last as number
+    const raw = await new Promise<string>((resolve, reject) => {
+      const req = request(new URL('/events/stream', base), { headers: { authorization: `Bearer ${bootstrapToken}`, accept: 'text/event-stream' } }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          text += chunk
+          if (text.includes('\n\n')) {
+            resolve(text)
+            req.destroy()
+          }
+        })
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    t.match(raw, new RegExp(`^id: ${head}\\nevent: ready\\ndata: \\{"after":${head}\\}\\nretry: 1000\\n\\n`))
+  })
+
+  t.test("/stats counts a scanner's refused ASSIGN once — not also its truck's refused LOAD, a message", async (t) => {
+    t.equal((await http(base, 'POST', '/trucks/SMALL/commands', { type: 'OPEN', capacity: 1 })).status, 201)
+    for (const id of ['FULL-1', 'FULL-2']) await http(base, 'POST', `/shipments/${id}/commands`, { type: 'REGISTER' })
+    t.equal((await http(base, 'POST', '/shipments/FULL-1/commands', { type: 'ASSIGN', truckId: 'SMALL' })).status, 200)
+    const refused = await http(base, 'POST', '/shipments/FULL-2/commands', { type: 'ASSIGN', truckId: 'SMALL' })
+    t.match(refused.body, { status: 409, reason: 'truck_full' })
+    // The inbox holds both refusals: the scanner's ASSIGN and the truck's LOAD (the negative control).
+    const inbox = await api.service.storage.store.sql.all<{ type: string }>("SELECT type FROM commands WHERE status = 'rejected' AND reason = 'truck_full' ORDER BY type")
+    t.same(inbox.map((r) => r.type), ['ASSIGN', 'LOAD'])
+    const stats = (await http(base, 'GET', '/stats')).body
+    t.same(stats.rejections.filter((r: { reason: string }) => r.reason === 'truck_full'), [{ state: 'registered', command: 'ASSIGN', reason: 'truck_full', count: 1 }])
+    t.notOk(stats.rejections.some((r: { state: string }) => r.state === 'loading'), "a truck's state is not on the shipment chart's numbers")
   })
 })

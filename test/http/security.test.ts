@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import t from 'tap'
 import { startService } from '../../src/service.js'
+import { sqliteDb } from '../helpers/db.js'
 import { startRedis } from '../helpers/redis.js'
 import { bootstrapToken, startTestService, tempDir, testConfig } from '../helpers/service.js'
 
@@ -34,6 +35,8 @@ const routes: Array<{ method: string; url: string; allow: Who[] | 'public'; body
   { method: 'GET', url: '/docs/', allow: 'public' },
   { method: 'GET', url: '/health', allow: 'public' },
   { method: 'GET', url: '/openapi.json', allow: 'public' },
+  { method: 'GET', url: '/problems', allow: 'public' },
+  { method: 'GET', url: '/problems/invalid-transition', allow: 'public' },
   { method: 'GET', url: '/viz', allow: 'public' },
   { method: 'GET', url: '/viz/assets/app.js', allow: 'public' },
   { method: 'GET', url: '/viz/layout.json', allow: ['reviewer', 'admin'] },
@@ -78,7 +81,7 @@ t.test('tokens and roles', async (t) => {
     t.equal(res.status, 201)
     const events = await api.request('GET', '/shipments/SEC-2/events')
     t.match(events.body.events[0].metadata, { deviceId: 'scanner-7', operatorId: 'op-1' })
-    t.match(api.service.storage.inbox.get(res.body.commandId), { metadata: { deviceId: 'scanner-7' } })
+    t.match(await api.service.storage.store.inbox.get(res.body.commandId), { metadata: { deviceId: 'scanner-7' } })
   })
 
   t.test("a scanner can neither mint tokens nor read another device's commands", async (t) => {
@@ -100,7 +103,7 @@ t.test('tokens and roles', async (t) => {
   })
 
   t.test('tokens are stored only as hashes', async (t) => {
-    api.service.storage.db.pragma('wal_checkpoint(TRUNCATE)')
+    sqliteDb(api.service.storage).pragma('wal_checkpoint(TRUNCATE)')
     const files = ['waybill.db', 'waybill.db-wal'].map((f) => {
       try {
         return readFileSync(`${api.dataDir}/${f}`)
@@ -119,9 +122,10 @@ t.test('failed authentication is throttled per address', async (t) => {
   const statuses: number[] = []
   for (let i = 0; i < 8; i++) statuses.push((await api.request('GET', '/shipments', undefined, { authorization: `Bearer wb_guess${i}` })).status)
   t.same(statuses, [401, 401, 401, 401, 401, 429, 429, 429])
-  const throttled = await api.request('GET', '/shipments', undefined, { authorization: `Bearer ${bootstrapToken}` })
-  t.equal(throttled.status, 429, 'even a good token waits until the window passes')
+  const throttled = await api.request('GET', '/shipments', undefined, { authorization: 'Bearer wb_guess-more' })
+  t.equal(throttled.status, 429, 'further guesses wait until the window passes')
   t.ok(Number(throttled.headers['retry-after']) > 0)
+  t.equal((await api.request('GET', '/shipments', undefined, { authorization: `Bearer ${bootstrapToken}` })).status, 200, 'a good token from the same address is served (issue 11 #8)')
   t.equal((await api.request('GET', '/health', undefined, { authorization: '' })).status, 200, 'public routes are not throttled')
 })
 

@@ -1,35 +1,39 @@
 import t, { type Test } from 'tap'
 import type { WakeJob } from '../../src/queue/partition-queues.js'
-import { eventually, http, startTestService, type TestService } from '../helpers/service.js'
+import { eachAdapter } from '../helpers/adapters.js'
+import { eventually, http, scan, startTestService, type TestService } from '../helpers/service.js'
 
-// End to end over real HTTP sockets, real Redis (the test's own) and a real SQLite file.
+// End to end over real HTTP sockets, real Redis (the test's own), on each storage adapter: a real
+// SQLite file and a PostgreSQL database of the test's own.
 
 async function allDecided(api: TestService): Promise<true | undefined> {
-  return api.service.storage.inbox.countPending() === 0 ? true : undefined
+  return (await api.service.storage.store.inbox.countPending()) === 0 ? true : undefined
 }
 
-t.test('50 concurrent DELIVERs of one shipped shipment: exactly one is accepted', async (t) => {
-  const api = await startTestService(t, { http: true })
+eachAdapter(t, '50 concurrent DELIVERs of one shipped shipment: exactly one is accepted', async (t, adapter) => {
+  const api = await startTestService(t, { http: true, env: adapter.env })
   const base = api.service.url!
-  await http(base, 'POST', '/shipments/C-1/commands', { type: 'REGISTER' })
-  await http(base, 'POST', '/shipments/C-1/commands', { type: 'ASSIGN', truckId: 'T-1' })
-  await http(base, 'POST', '/shipments/C-1/commands', { type: 'SHIP' })
+  await scan(base, 'C-1', { type: 'REGISTER' }, { expected: 201 })
+  await scan(base, 'C-1', { type: 'ASSIGN', truckId: 'T-1' }, { expected: 200 })
+  await scan(base, 'C-1', { type: 'SHIP' }, { expected: 200 })
   const answers = await Promise.all(
-    Array.from({ length: 50 }, (_, i) => http(base, 'POST', '/shipments/C-1/commands', { type: 'DELIVER' }, { 'idempotency-key': `deliver-${i}` })),
+    Array.from({ length: 50 }, (_, i) => scan(base, 'C-1', { type: 'DELIVER' }, { headers: { 'idempotency-key': `deliver-${i}` } })),
   )
   const statuses = answers.map((a) => a.status)
   t.equal(statuses.filter((s) => s === 200).length, 1, 'one 200')
   t.equal(statuses.filter((s) => s === 409).length, 49, '49 conflicts')
-  const events = (await http(base, 'GET', '/shipments/C-1/events')).body.events as Array<{ type: string }>
+  const res = await http(base, 'GET', '/shipments/C-1/events')
+  t.equal(res.status, 200)
+  const events = res.body.events as Array<{ type: string }>
   t.equal(events.filter((e) => e.type === 'ShipmentDelivered').length, 1, 'one ShipmentDelivered event')
 })
 
-t.test('20 concurrent REGISTERs of one id: exactly one is accepted', async (t) => {
-  const api = await startTestService(t, { http: true })
-  const answers = await Promise.all(Array.from({ length: 20 }, () => http(api.service.url!, 'POST', '/shipments/C-2/commands', { type: 'REGISTER' })))
+eachAdapter(t, '20 concurrent REGISTERs of one id: exactly one is accepted', async (t, adapter) => {
+  const api = await startTestService(t, { http: true, env: adapter.env })
+  const answers = await Promise.all(Array.from({ length: 20 }, () => scan(api.service.url!, 'C-2', { type: 'REGISTER' })))
   t.equal(answers.filter((a) => a.status === 201).length, 1)
   t.equal(answers.filter((a) => a.status === 409 && a.body.reason === 'already_registered').length, 19)
-  t.equal(api.service.storage.store.readStream('C-2').length, 1)
+  t.equal((await api.service.storage.store.events.readStream('C-2')).length, 1)
 })
 
 /** Each shipment: REGISTER, then ASSIGN, SHIP, DELIVER back to back (each waits only for its 202). */
@@ -38,7 +42,7 @@ async function walk(base: string, ids: string[]): Promise<void> {
   await Promise.all(
     ids.map(async (id) => {
       for (const body of [{ type: 'REGISTER' }, { type: 'ASSIGN', truckId: `T-${id}` }, { type: 'SHIP' }, { type: 'DELIVER' }]) {
-        const res = await http(base, 'POST', `/shipments/${id}/commands`, body, async)
+        const res = await scan(base, id, body, { headers: async })
         if (res.status !== 202) throw new Error(`${id} ${body.type}: ${res.status}`)
       }
     }),
@@ -47,24 +51,25 @@ async function walk(base: string, ids: string[]): Promise<void> {
 
 async function assertAllDelivered(t: Test, api: TestService, ids: string[]) {
   await eventually(() => allDecided(api), 30_000, 'the inbox to drain')
-  const rejected = api.service.storage.db.prepare(`SELECT count(*) FROM commands WHERE status = 'rejected'`).pluck().get()
+  const rejected = (await api.service.storage.store.sql.get<{ n: number }>(`SELECT count(*) AS n FROM commands WHERE status = 'rejected'`))!.n
   t.equal(rejected, 0, 'no command was rejected: each met the state its predecessor left')
-  const notDelivered = ids.filter((id) => api.service.storage.queries.get(id)?.state !== 'delivered')
+  const states = await Promise.all(ids.map(async (id) => (await api.service.storage.queries.get(id))?.state))
+  const notDelivered = ids.filter((_, i) => states[i] !== 'delivered')
   t.same(notDelivered, [], `all ${ids.length} shipments delivered`)
   for (const id of ids.slice(0, 20)) {
-    t.same(api.service.storage.store.readStream(id).map((e) => e.type), ['ShipmentRegistered', 'TruckAssigned', 'ShipmentShipped', 'ShipmentDelivered'])
+    t.same((await api.service.storage.store.events.readStream(id)).map((e) => e.type), ['ShipmentRegistered', 'TruckAssigned', 'ShipmentShipped', 'ShipmentDelivered'])
   }
 }
 
-t.test('arrival order holds for 200 shipments sent back to back with respond-async', async (t) => {
-  const api = await startTestService(t, { http: true })
+eachAdapter(t, 'arrival order holds for 200 shipments sent back to back with respond-async', async (t, adapter) => {
+  const api = await startTestService(t, { http: true, env: adapter.env })
   const ids = Array.from({ length: 200 }, (_, i) => `O-${i}`)
   await walk(api.service.url!, ids)
   await assertAllDelivered(t, api, ids)
 })
 
-t.test('arrival order holds when wake-up jobs are duplicated, reordered, delayed or lost', async (t) => {
-  const api = await startTestService(t, { http: true })
+eachAdapter(t, 'arrival order holds when wake-up jobs are duplicated, reordered, delayed or lost', async (t, adapter) => {
+  const api = await startTestService(t, { http: true, env: adapter.env })
   const queues = api.service.queues
   const deliver = queues.wake.bind(queues)
   const held: Array<[number, WakeJob]> = []

@@ -1,12 +1,13 @@
 import t from 'tap'
+import { eachAdapter } from '../helpers/adapters.js'
 import { startCluster } from '../helpers/cluster.js'
 import { eventually, http } from '../helpers/service.js'
 
 // bee-queue pushes a stalled job to the back of the queue. Here the worker dies while the ASSIGN of a
 // shipment is in flight (its job taken, its transaction open); SHIP is sent after the crash, so the
 // queue may now hold SHIP's job before ASSIGN's. The replacement worker must still decide ASSIGN first.
-t.test('a worker killed while ASSIGN is in flight: after recovery SHIP is accepted, not rejected', async (t) => {
-  const cluster = await startCluster(t)
+eachAdapter(t, 'a worker killed while ASSIGN is in flight: after recovery SHIP is accepted, not rejected', async (t, adapter) => {
+  const cluster = await startCluster(t, adapter.env)
   await cluster.serve({ WAYBILL_MAX_PARTITIONS: '0' })
   const first = cluster.worker({ WAYBILL_FAULTS: 'crash:after-events:2' })
   await first.waitFor(/partition acquired/)

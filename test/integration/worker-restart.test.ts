@@ -1,5 +1,6 @@
 import t from 'tap'
 import { startCluster } from '../helpers/cluster.js'
+import { sqliteDb } from '../helpers/db.js'
 import { eventually, http } from '../helpers/service.js'
 
 // A separate `waybill worker` process owns half of the partitions; it is killed (-9) mid-stream and
@@ -31,14 +32,16 @@ t.test('arrival order holds when a worker process is killed and restarted mid-st
   await walking
   t.equal(sent, 800)
 
-  const storage = cluster.storage()
-  await eventually(() => (storage.inbox.countPending() === 0 ? true : undefined), 30_000, 'all commands decided')
-  t.equal(storage.db.prepare(`SELECT count(*) FROM commands WHERE status = 'rejected'`).pluck().get(), 0, 'nothing rejected')
-  t.same(ids.filter((id) => storage.queries.get(id)?.state !== 'delivered'), [], 'all 200 delivered')
+  const storage = await cluster.storage()
+  const db = sqliteDb(storage)
+  await eventually(async () => ((await storage.store.inbox.countPending()) === 0 ? true : undefined), 30_000, 'all commands decided')
+  t.equal(db.prepare(`SELECT count(*) FROM commands WHERE status = 'rejected'`).pluck().get(), 0, 'nothing rejected')
+  const states = await Promise.all(ids.map(async (id) => (await storage.queries.get(id))?.state))
+  t.same(ids.filter((_, i) => states[i] !== 'delivered'), [], 'all 200 delivered')
   t.ok(killedHeld.length > 0, `the killed worker held partitions ${killedHeld}`)
-  const owners = storage.db.prepare('SELECT partition, owner FROM partitions').all() as Array<{ partition: number; owner: string }>
+  const owners = db.prepare('SELECT partition, owner FROM partitions').all() as Array<{ partition: number; owner: string }>
   // The dead worker's partitions moved: their epoch was claimed by a live owner within seconds.
-  const taken = storage.db.prepare('SELECT max(acquired_at) FROM partitions WHERE partition IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(killedHeld)) as number
+  const taken = db.prepare('SELECT max(acquired_at) FROM partitions WHERE partition IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(killedHeld)) as number
   t.ok(taken - killedAt < 6000, `ownership moved ${taken - killedAt} ms after the death`)
   for (const partition of killedHeld) {
     const owner = owners.find((o) => o.partition === partition)?.owner ?? ''

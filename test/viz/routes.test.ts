@@ -1,5 +1,7 @@
 import t from 'tap'
 import { shipmentChart } from '../../machines/shipment/index.js'
+import { truckChart } from '../../machines/truck/index.js'
+import { machineWords } from '../../src/viz/glossary.js'
 import { layoutChart } from '../../src/viz/layout.js'
 import { renderMermaid } from '../../src/viz/mermaid.js'
 import { renderSvg } from '../../src/viz/svg.js'
@@ -59,5 +61,20 @@ t.test('the viz routes', async (t) => {
       t.same((await api.request('GET', url)).body, body, `${url} as an admin, the same again (cached)`)
     }
     t.match((await as('reviewer', '/viz/chart.svg')).headers['content-disposition'], `filename="${shipmentChart.id}-v${shipmentChart.version}.svg"`)
+  })
+
+  t.test('the truck chart too (`?machine=truck`), and the words the page shows', async (t) => {
+    const layout = await layoutChart(truckChart)
+    t.same((await as('reviewer', '/viz/layout.json?machine=truck')).body, JSON.parse(JSON.stringify(layout)))
+    t.same((await as('reviewer', '/viz/chart.svg?machine=truck')).body, renderSvg(truckChart, layout))
+    t.same((await as('reviewer', '/viz/chart.mmd?machine=truck')).body, renderMermaid(truckChart))
+    t.match((await as('reviewer', '/viz/chart.svg?machine=truck')).headers['content-disposition'], `filename="${truckChart.id}-v${truckChart.version}.svg"`)
+    const words = (await as('reviewer', '/viz/glossary.json')).body
+    t.same(words.machines.truck, JSON.parse(JSON.stringify(machineWords(truckChart))))
+    t.same(words.machines.shipment, JSON.parse(JSON.stringify(machineWords(shipmentChart))))
+    t.equal(words.reasons.invalid_transition, 'not allowed in this state')
+    t.equal(words.truckReasons.not_found, 'the truck was never opened')
+    t.equal(words.legend.length, 9)
+    t.equal((await as('scanner', '/viz/glossary.json')).status, 403)
   })
 })

@@ -1,6 +1,9 @@
 import t from 'tap'
 import { shipmentChart, type Chart } from '../../machines/shipment/index.js'
+import { truckChart } from '../../machines/truck/index.js'
+import { legend, transitionLabel } from '../../src/viz/glossary.js'
 import { layoutChart } from '../../src/viz/layout.js'
+import { chartNumbers } from '../../src/viz/numbers.js'
 import { renderSvg } from '../../src/viz/svg.js'
 
 // The SVG carries every state and transition under its stable id, with the slots the page fills in.
@@ -68,4 +71,61 @@ t.test('pure: the same chart and layout give the same bytes', async (t) => {
 t.test('a layout that does not belong to the chart is refused', async (t) => {
   const other: Chart = { ...shipmentChart, states: shipmentChart.states.filter((s) => s.id !== 'shipped') }
   t.throws(() => renderSvg(other, layout), /state the chart does not: shipped/)
+})
+
+// Issue 15, plain language and "SVG with the numbers".
+const codeNames = [...shipmentChart.transitions.flatMap((tr) => [tr.guard, tr.event]), 'unregistered'].filter((x): x is string => x !== null)
+
+t.test('the words are the machine’s own, for people: no guard, event or code name anywhere in the drawing', async (t) => {
+  for (const transition of shipmentChart.transitions) {
+    t.match(svg, `>${transitionLabel(transition)}</tspan>`, `${transition.id} reads “${transitionLabel(transition)}”`)
+  }
+  // Ids stay in attributes (the page's contract); the text a person reads has none of them.
+  const text = svg.replace(/<[^>]*>/g, ' ')
+  for (const name of codeNames) t.notMatch(text, new RegExp(`\\b${name}\\b`), `no “${name}” in the text`)
+  t.notMatch(text, /\[|\]/, 'no guard brackets')
+})
+
+t.test('messages between actors are marked (dotted, purple), scans are not', async (t) => {
+  const trucks = renderSvg(truckChart, await layoutChart(truckChart))
+  for (const transition of truckChart.transitions) {
+    const tag = trucks.match(new RegExp(`<g id="transition-${transition.id}"[^>]*>`))?.[0] ?? ''
+    t.equal(tag.includes('class="transition is-internal"'), transition.internal, `${transition.id}: internal ${transition.internal}`)
+  }
+  t.notMatch(svg, /is-internal" data-transition="assigned:SHIP"/)
+  t.match(svg, /class="transition is-internal" data-transition="assigned:DEPART_SHIP"/, "the departure's DEPART_SHIP is a message")
+})
+
+t.test('with numbers: the slots are filled, stuck states dashed, a legend explains every mark', async (t) => {
+  const stats = {
+    states: [
+      { state: 'registered', count: 7, dwell: { samples: 3, p50Ms: 600_000, p95Ms: 3_600_000 }, stuck: 2 },
+      { state: 'assigned', count: 5, dwell: { samples: 0, p50Ms: null, p95Ms: null }, stuck: 0 },
+      { state: 'shipped', count: 1, dwell: null, stuck: 0 },
+      { state: 'delivered', count: 40, dwell: null, stuck: 0 },
+      { state: 'cancelled', count: 2, dwell: null, stuck: 0 },
+    ],
+    transitions: [{ id: 'unregistered:REGISTER', count: 100 }, { id: 'registered:ASSIGN', count: 25 }],
+    rejections: [{ state: 'registered', command: 'DELIVER', reason: 'invalid_transition', count: 3 }],
+  }
+  const numbers = chartNumbers(shipmentChart, stats)
+  t.equal(numbers.states.atDepot!.count, 12, 'a compound state counts its children')
+  t.equal(numbers.transitions['unregistered:REGISTER']!.weight, 1)
+  t.equal(numbers.transitions['registered:ASSIGN']!.weight, 0.5)
+  const drawn = renderSvg(shipmentChart, layout, { numbers, caption: 'today', stuckAfter: '1 h' })
+  t.match(drawn, /data-testid="count-registered"[^>]*>7</)
+  t.match(drawn, /data-testid="count-atDepot"[^>]*>12</)
+  t.match(drawn, /data-testid="dwell-registered"[^>]*>p50 10 min · p95 1 h</)
+  t.match(drawn, /data-testid="rejections-registered" visibility="visible"/)
+  t.match(drawn, /data-testid="rejections-assigned" visibility="hidden"/)
+  t.match(drawn, /data-testid="traffic-registered:ASSIGN"[^>]*> · 25</)
+  t.match(drawn, /data-testid="traffic-shipped:DELIVER"[^>]*> · 0</)
+  t.match(drawn.match(/<g id="state-registered"[\s\S]*?<\/g>/)![0], /stroke-dasharray="6 3"/, 'registered is stuck: dashed border')
+  t.notMatch(drawn.match(/<g id="state-assigned"[\s\S]*?<\/g>/)![0], /stroke-dasharray="6 3"/, 'assigned is not')
+  for (const entry of legend('1 h')) t.match(drawn, `data-mark="${entry.mark}"`, `the legend shows ${entry.mark}`)
+  t.match(drawn, 'more than 1 h (stuck)')
+  t.match(drawn, '>today</text>', 'the caption')
+  t.notMatch(svg, /data-mark=/, 'the bare drawing (the page fills it) has no legend')
+  const [, width, height] = /viewBox="0 0 (\d+) (\d+)"/.exec(drawn)!
+  t.ok(Number(height) > layout.height && Number(width) >= layout.width, 'the legend is below the chart, inside the drawing')
 })

@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { Parking } from '../../inbox/parking.js'
-import type { EventStore } from '../../store/event-store.js'
+import type { Parking, ParkedStream } from '../../store/parking.js'
 import { problem, sendProblem } from '../problems.js'
 import { problems, ShipmentParams } from '../schemas.js'
 
 export interface AdminRoutesOptions {
   readonly parking: Parking
-  readonly store: EventStore
   readonly clock: () => number
   /** Called after a shipment was unparked, so its commands flow again at once. */
   readonly onUnparked: () => void
@@ -26,14 +24,17 @@ const Parked = Type.Object({
 const admin = ['admin'] as const
 
 /** Dead letters: shipments whose oldest command kept failing for an infrastructure reason. */
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { parking, store, clock, onUnparked }) => {
+/** A parked stream in the API's words (a shipment's stream id is its shipment id). */
+const shown = ({ streamId, ...rest }: ParkedStream) => ({ shipmentId: streamId, ...rest })
+
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { parking, clock, onUnparked }) => {
   app.get(
     '/admin/parked',
     {
       config: { allow: admin },
       schema: { summary: 'Parked shipments (dead letters)', tags: ['admin'], response: { 200: Type.Object({ items: Type.Array(Parked) }), ...problems(401, 403) } },
     },
-    async () => ({ items: parking.list() }),
+    async () => ({ items: (await parking.list()).map(shown) }),
   )
 
   app.post(
@@ -43,11 +44,11 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       schema: { summary: 'Unpark a shipment: its command is tried again', tags: ['admin'], params: ShipmentParams, response: { 200: Parked, ...problems(400, 401, 403, 404) } },
     },
     async (request, reply) => {
-      const parked = parking.retry(request.params.shipmentId)
+      const parked = await parking.retry(request.params.shipmentId)
       if (!parked) return sendProblem(reply, problem('not-found', `shipment ${request.params.shipmentId} is not parked`))
-      request.log.warn({ shipmentId: parked.shipmentId, commandId: parked.commandId, by: request.principal!.deviceId }, 'parked shipment retried')
+      request.log.warn({ shipmentId: parked.streamId, commandId: parked.commandId, by: request.principal!.deviceId }, 'parked shipment retried')
       onUnparked()
-      return parked
+      return shown(parked)
     },
   )
 
@@ -64,11 +65,11 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     },
     async (request, reply) => {
       const { shipmentId } = request.params
-      const parked = parking.discard(shipmentId, request.principal!.deviceId, store.streamVersion(shipmentId), clock())
+      const parked = await parking.discard(shipmentId, request.principal!.deviceId, clock())
       if (!parked) return sendProblem(reply, problem('not-found', `shipment ${shipmentId} is not parked`))
       request.log.warn({ shipmentId, commandId: parked.commandId, by: request.principal!.deviceId }, 'parked command discarded')
       onUnparked()
-      return parked
+      return shown(parked)
     },
   )
 }

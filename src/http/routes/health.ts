@@ -27,9 +27,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   )
 
+  // Probes come every few seconds: their requests are logged only at warn and above (not at info).
   app.get(
     '/health',
     {
+      logLevel: 'warn',
       config: { allow: 'public' },
       schema: { summary: 'Alive: answers once the service serves', tags: ['operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
     },
@@ -39,6 +41,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
   app.get(
     '/ready',
     {
+      logLevel: 'warn',
       config: { allow: anyRole },
       schema: { summary: 'Ready: SQLite and Redis usable', tags: ['operations'], response: { 200: Checks, 503: Checks, ...problems(401, 403) } },
     },

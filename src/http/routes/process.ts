@@ -1,13 +1,15 @@
+import type { ServerResponse } from 'node:http'
 import type {} from '@fastify/sse'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { shipmentChart } from '../../../machines/shipment/index.js'
 import type { FeedHub } from '../../projections/feed-hub.js'
+import type { OpenStreams } from '../event-streams.js'
 import type { ProcessStats } from '../../projections/process-stats.js'
 import type { ShipmentQueries } from '../../projections/queries.js'
 import { anyRole, readers } from '../auth.js'
 import { problem, sendProblem } from '../problems.js'
-import { problems, ShipmentParams } from '../schemas.js'
+import { HistoryPageQuery, problems, ShipmentParams } from '../schemas.js'
 
 /**
  * The process map's data: the machine as data, the numbers on it, a shipment's full timeline
@@ -17,13 +19,15 @@ export interface ProcessRoutesOptions {
   readonly stats: ProcessStats
   readonly queries: ShipmentQueries
   readonly feed: FeedHub
+  readonly streams: OpenStreams
+  readonly maxStreamsPerToken: number
   readonly stuckAfterMs: number
   readonly clock: () => number
 }
 
 const Timestamp = Type.String({ format: 'date-time' })
 
-export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = async (app, { stats, queries, feed, stuckAfterMs, clock }) => {
+export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = async (app, { stats, queries, feed, streams, maxStreamsPerToken, stuckAfterMs, clock }) => {
   app.get(
     '/machines/shipment',
     {
@@ -68,16 +72,25 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
     {
       config: { allow: readers },
       schema: {
-        summary: "A shipment's timeline: every command sent to it (accepted or rejected), who, from which device, when, why",
+        summary:
+          "A shipment's timeline: every command sent to it (accepted or rejected), who, from which device, when, why; a page at a time (`after`, `limit`, `next` as for its events)",
         tags: ['shipments'],
         params: ShipmentParams,
-        response: { 200: Type.Unsafe({ type: 'object', additionalProperties: true }), ...problems(400, 401, 403, 404) },
+        querystring: HistoryPageQuery,
+        response: {
+          200: Type.Object(
+            { shipmentId: Type.String(), commands: Type.Array(Type.Unsafe({ type: 'object', additionalProperties: true })), next: Type.Union([Type.Integer(), Type.Null()]) },
+            { additionalProperties: true },
+          ),
+          ...problems(400, 401, 403, 404),
+        },
       },
     },
     async (request, reply) => {
-      const commands = queries.timeline(request.params.shipmentId)
-      if (commands.length === 0) return sendProblem(reply, problem('not-found', `no command was ever sent to shipment ${request.params.shipmentId}`))
-      return { shipmentId: request.params.shipmentId, commands }
+      const { shipmentId } = request.params
+      const page = await queries.timeline(shipmentId, request.query)
+      if (page.commands.length === 0 && request.query.after === 0) return sendProblem(reply, problem('not-found', `no command was ever sent to shipment ${shipmentId}`))
+      return { shipmentId, commands: page.commands, next: page.next }
     },
   )
 
@@ -91,6 +104,8 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
         summary: 'The global event feed as Server-Sent Events (`id` = position; resumes after `Last-Event-ID` or `?after=`)',
         tags: ['events'],
         querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+        // 200 is the event stream itself (declared by the OpenAPI transform); the edge adds the rest.
+        response: problems(409),
       },
     },
     async (request, reply) => {
@@ -100,21 +115,59 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
       }
       const lastEventId = Number(reply.sse.lastEventId)
       // Resume after Last-Event-ID, else after ?after=, else from now on.
-      const after = Number.isSafeInteger(lastEventId) && lastEventId >= 0 && reply.sse.lastEventId !== null ? lastEventId : (request.query.after ?? queries.lastPosition())
+      const after = Number.isSafeInteger(lastEventId) && lastEventId >= 0 && reply.sse.lastEventId !== null ? lastEventId : (request.query.after ?? (await queries.lastPosition()))
+      const refused = await queries.resumeProblem(after)
+      if (refused) return sendProblem(reply, problem('feed-reset', refused.detail, { resumeAfter: refused.resumeAfter }))
+      // Registered before anything is sent: from here on, revoking the token ends this stream.
+      const release = streams.add(request.principal!.tokenId, (reason) => {
+        request.log.info({ reason }, 'event stream ended by the server')
+        reply.sse.close()
+      })
+      if (!release) {
+        return sendProblem(reply, problem('rate-limited', `this token already holds ${maxStreamsPerToken} open event streams; close one first`), { 'retry-after': '5' })
+      }
+      let unsubscribe = () => {}
+      const ended = () => {
+        release()
+        unsubscribe()
+      }
+      reply.sse.onClose(ended)
       reply.sse.keepAlive()
-      await reply.sse.send({ event: 'ready', data: { after } })
-      const unsubscribe = feed.subscribe({
+      // The ready message carries the resume point as its id: a browser's EventSource then resumes
+      // from it after a drop (Last-Event-ID) even when no event came before the drop; and asks it to
+      // reconnect after one second (its default is three).
+      await reply.sse.send({ id: String(after), event: 'ready', data: { after }, retry: 1000 })
+      unsubscribe = feed.subscribe({
         after,
-        deliver: async (events) => {
-          for (const event of events) {
-            // Throwing drops this subscriber from the hub (its client is gone).
-            if (!reply.sse.isConnected) throw new Error('the event stream client went away')
-            await reply.sse.send({ id: String(event.position), event: 'event', data: event })
-          }
+        // One write per chunk of events; resolves once the socket took it (backpressure) or closed.
+        deliver: (events) => {
+          if (!reply.sse.isConnected) return
+          let text = ''
+          for (const event of events) text += `id: ${event.position}\nevent: event\ndata: ${JSON.stringify(event)}\n\n`
+          return write(reply.raw, text)
+        },
+        // Not the client leaving (that ends the stream through onClose): the stream is closed so that
+        // the client sees it end and resumes from its last id, instead of a silent stream that looks live.
+        failed: (error) => {
+          request.log.error({ err: error }, 'event stream failed; closing it (the client resumes after its last event id)')
+          reply.sse.close()
         },
       })
-      reply.sse.onClose(unsubscribe)
-      if (!reply.sse.isConnected) unsubscribe()
+      if (!reply.sse.isConnected) ended()
     },
   )
+}
+
+/** Writes `text`; when the socket buffer is full, resolves on `drain` (or when the response closes). */
+function write(response: ServerResponse, text: string): Promise<void> | undefined {
+  if (response.write(text)) return undefined
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done)
+      response.off('close', done)
+      resolve()
+    }
+    response.on('drain', done)
+    response.on('close', done)
+  })
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { ShipmentQueries } from '../../projections/queries.js'
 import { anyRole, readers } from '../auth.js'
 import { problem, sendProblem } from '../problems.js'
-import { Feed, FeedQuery, ListQuery, problems, Shipment, ShipmentEvents, ShipmentPage, ShipmentParams, ShipmentQuery } from '../schemas.js'
+import { Feed, FeedQuery, HistoryPageQuery, ListQuery, problems, Shipment, ShipmentEvents, ShipmentPage, ShipmentParams, ShipmentQuery } from '../schemas.js'
 
 export interface ShipmentRoutesOptions {
   readonly queries: ShipmentQueries
@@ -29,14 +29,18 @@ export const shipmentRoutes: FastifyPluginAsyncTypebox<ShipmentRoutesOptions> = 
       const { shipmentId } = request.params
       const { version, at } = request.query
       const timeTravel = version !== undefined || at !== undefined
-      const shipment = timeTravel ? queries.at(shipmentId, { version, at: at === undefined ? undefined : Date.parse(at) }) : queries.get(shipmentId)
+      const shipment = timeTravel ? await queries.at(shipmentId, { version, at: at === undefined ? undefined : Date.parse(at) }) : await queries.get(shipmentId)
+      // Time travel never invents a version: past the head there is no such shipment (yet).
+      if (shipment && version !== undefined && shipment.version < version) {
+        return sendProblem(reply, problem('not-found', `shipment ${shipmentId} has no version ${version} (its head is version ${shipment.version})`))
+      }
       if (!shipment) {
         const when = timeTravel ? ' at that point of its history' : ''
         return sendProblem(reply, problem('not-found', `shipment ${shipmentId} is not registered${when}`))
       }
       const etag = `W/"${shipment.version}"`
       reply.header('etag', etag)
-      if (!timeTravel && request.headers['if-none-match'] === etag) return reply.code(304).send(null as never)
+      if (!timeTravel && request.headers['if-none-match'] === etag) return reply.code(304).send(null)
       return shipment
     },
   )
@@ -46,17 +50,18 @@ export const shipmentRoutes: FastifyPluginAsyncTypebox<ShipmentRoutesOptions> = 
     {
       config: { allow: anyRole },
       schema: {
-        summary: "A shipment's events in version order",
+        summary: "A shipment's events in version order, a page at a time (`after` a version, `next` for the following page)",
         tags: ['shipments'],
         params: ShipmentParams,
+        querystring: HistoryPageQuery,
         response: { 200: ShipmentEvents, ...problems(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {
       const { shipmentId } = request.params
-      const events = queries.events(shipmentId)
-      if (events.length === 0) return sendProblem(reply, problem('not-found', `shipment ${shipmentId} is not registered`))
-      return { shipmentId, events: events as never }
+      const page = await queries.events(shipmentId, request.query)
+      if (!page) return sendProblem(reply, problem('not-found', `shipment ${shipmentId} is not registered`))
+      return { shipmentId, events: page.events, next: page.next }
     },
   )
 
@@ -73,7 +78,7 @@ export const shipmentRoutes: FastifyPluginAsyncTypebox<ShipmentRoutesOptions> = 
     },
     async (request) => {
       const { state, truckId, limit, cursor } = request.query
-      const page = queries.list({ state, truckId, limit, after: cursor === undefined ? undefined : decodeCursor(cursor) })
+      const page = await queries.list({ state, truckId, limit, after: cursor === undefined ? undefined : decodeCursor(cursor) })
       return { items: page.items, next: page.next === null ? null : encodeCursor(page.next) }
     },
   )
@@ -86,9 +91,14 @@ export const shipmentRoutes: FastifyPluginAsyncTypebox<ShipmentRoutesOptions> = 
         summary: 'The global event feed in commit order',
         tags: ['events'],
         querystring: FeedQuery,
-        response: { 200: Feed, ...problems(400, 401, 403) },
+        response: { 200: Feed, ...problems(400, 401, 403, 409) },
       },
     },
-    async (request) => queries.feed(request.query.after, request.query.limit) as never,
+    async (request, reply) => {
+      // A resume point this feed never handed out (restored or replaced database) is refused, never skipped past.
+      const refused = request.query.after === undefined ? undefined : await queries.resumeProblem(request.query.after)
+      if (refused) return sendProblem(reply, problem('feed-reset', refused.detail, { resumeAfter: refused.resumeAfter }))
+      return queries.feed(request.query.after, request.query.limit)
+    },
   )
 }

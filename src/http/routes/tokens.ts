@@ -6,6 +6,8 @@ import { Identifier, problems } from '../schemas.js'
 
 export interface TokenRoutesOptions {
   readonly tokens: TokenStore
+  /** Called after a revocation (open streams of the token end). */
+  readonly onRevoked?: (tokenId: string) => void
 }
 
 const Role = Type.Unsafe<(typeof roles)[number]>({ type: 'string', enum: [...roles] })
@@ -21,7 +23,7 @@ const TokenInfo = Type.Object({
 const admin = ['admin'] as const
 
 /** Device tokens: minted by admins, shown once, stored only as a hash, revocable. */
-export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async (app, { tokens }) => {
+export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async (app, { tokens, onRevoked }) => {
   app.post(
     '/admin/tokens',
     {
@@ -37,7 +39,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
       },
     },
     async (request, reply) => {
-      const { token, info } = tokens.create(request.body)
+      const { token, info } = await tokens.create(request.body)
       request.log.info({ tokenId: info.tokenId, deviceId: info.deviceId, role: info.role, by: request.principal!.deviceId }, 'token created')
       return reply.code(201).header('cache-control', 'no-store').send({ token, ...info })
     },
@@ -49,7 +51,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
       config: { allow: admin },
       schema: { summary: 'Device tokens (never their secrets)', tags: ['admin'], response: { 200: Type.Object({ items: Type.Array(TokenInfo) }), ...problems(401, 403) } },
     },
-    async () => ({ items: tokens.list() }),
+    async () => ({ items: await tokens.list() }),
   )
 
   app.delete(
@@ -65,10 +67,11 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<TokenRoutesOptions> = async 
     },
     async (request, reply) => {
       const { tokenId } = request.params
-      if (!tokens.get(tokenId)) return sendProblem(reply, problem('not-found', `no token ${tokenId}`))
-      tokens.revoke(tokenId)
+      if (!(await tokens.get(tokenId))) return sendProblem(reply, problem('not-found', `no token ${tokenId}`))
+      await tokens.revoke(tokenId)
+      onRevoked?.(tokenId)
       request.log.info({ tokenId, by: request.principal!.deviceId }, 'token revoked')
-      return tokens.get(tokenId)!
+      return (await tokens.get(tokenId))!
     },
   )
 }

@@ -1,112 +1,165 @@
-// The process map page: the state chart drawn by the server, with live numbers on it.
+// @ts-check
+// The process map page: the shipment and truck charts drawn by the server, with live numbers on them,
+// and a side panel where every number opens what is behind it.
 //
-// Data flow: GET /machines/shipment (structure) + GET /viz/chart.svg (drawing) once; GET /stats for
-// the numbers, again at most once a second while events arrive on GET /events/stream; the side panel
-// reads /shipments… on demand. Routes live in the URL fragment: `#/`, `#/state/<id>`,
-// `#/shipment/<id>[/<version>]` (the token never does; see api.js).
+// Data flow: GET /viz/glossary.json (words) and GET /viz/chart.svg?machine=… (drawings) once; GET
+// /viz/numbers.json for the charts' numbers, again at most once a second while events arrive on GET
+// /events/stream; the panel reads /review/… and /shipments/… for its view. Places live in the URL
+// fragment (logic.js `Route`); the window is chosen in the bar, "Today" unless the reader picks another.
+// Signed in by a session cookie (api.js): `#token=…` in the address, or the form, signs in.
 
-import { ApiError, client, forgetToken, saveToken, takeToken } from './api.js'
-import { applyStats, highlightPath, mountChart, selectState } from './chart.js'
-import { h, toLocalInput } from './dom.js'
-import { renderOverview, renderShipment, renderState, stateHash } from './views.js'
+import { ApiError, currentSession, follow, getBlob, getJson, getText, signIn, signOut } from './api.js'
+import { applyNumbers, highlightPath, mountChart, selectState } from './chart.js'
+import { save, toLocalInput } from './dom.js'
+import { parseRoute, takeTokenFrom, windowParams, windowProblem, windowRange } from './logic.js'
+import {
+  refusedText,
+  renderCompare,
+  renderDestination,
+  renderDestinations,
+  renderOverview,
+  renderRejections,
+  renderReport,
+  renderShipment,
+  renderState,
+  renderStuck,
+  renderTruck,
+  renderTrucks,
+  renderWho,
+  renderWhoDetail,
+} from './views.js'
 
-const byId = (id) => document.getElementById(id)
+/**
+ * @typedef {import('../../http/schemas.js').GlossaryResponse} Glossary
+ * @typedef {import('../../http/schemas.js').ChartNumbersResponse} Numbers
+ * @typedef {import('./views.js').View} View
+ * @typedef {import('./logic.js').WindowChoice} WindowChoice
+ * @typedef {import('./logic.js').WindowKind} WindowKind
+ */
+
+/** @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
 const minInterval = 1000
 
 boot()
 
-/** Signs in (fragment, session or form) and starts the map; a refused token returns to the form. */
-function boot() {
-  let stop = () => {}
-  const signIn = (message) => {
-    stop()
-    forgetToken()
-    delete document.body.dataset.signedIn
-    byId('app').hidden = true
-    const form = byId('sign-in')
-    form.hidden = false
-    byId('sign-in-message').textContent = message ?? ''
-    form.elements.token.focus()
-  }
-  const run = (token) => {
-    byId('sign-in').hidden = true
-    byId('app').hidden = false
-    document.body.dataset.signedIn = ''
-    stop = start(token, signIn)
-  }
-  byId('sign-in').addEventListener('submit', (event) => {
-    event.preventDefault()
-    const field = event.target.elements.token
-    const token = field.value.trim()
-    field.value = ''
-    if (!token) return
-    saveToken(token)
-    run(token)
-  })
-  byId('sign-out').addEventListener('click', () => signIn('Signed out.'))
-  const token = takeToken()
-  if (token) run(token)
-  else signIn()
+/** Why a sign-in failed, in words. @param {unknown} error */
+function refusal(error) {
+  if (error instanceof ApiError && error.status === 401) return 'The server does not know this token, or it was revoked.'
+  if (error instanceof ApiError && error.status === 403) return error.message
+  return error instanceof Error ? error.message : String(error)
 }
 
-/** Runs the map for one token; returns a function that stops it (stream, timers, listeners). */
-function start(token, signIn) {
-  const api = client(token)
+/** Signs in (address, session or form) and starts the map; a session that ends returns to the form. */
+function boot() {
+  let stop = () => {}
+  const form = /** @type {HTMLFormElement} */ (byId('sign-in'))
+  const field = /** @type {HTMLInputElement} */ (form.elements.namedItem('token'))
+  /** @param {string} [message] */
+  const showSignIn = (message) => {
+    stop()
+    stop = () => {}
+    delete document.body.dataset.signedIn
+    byId('app').hidden = true
+    form.hidden = false
+    byId('sign-in-message').textContent = message ?? ''
+    field.focus()
+  }
+  const run = () => {
+    form.hidden = true
+    byId('app').hidden = false
+    document.body.dataset.signedIn = ''
+    stop()
+    stop = start(showSignIn)
+  }
+  /** @param {string} token */
+  const signInWith = async (token) => {
+    try {
+      await signIn(token)
+      run()
+    } catch (error) {
+      showSignIn(refusal(error))
+    }
+  }
+  /** Takes `#token=…` out of the address (it never stays there) and signs in with it. */
+  const tokenFromAddress = () => {
+    const { token, rest } = takeTokenFrom(location.hash)
+    if (token === null) return false
+    history.replaceState(null, '', location.pathname + location.search + rest)
+    void signInWith(token)
+    return true
+  }
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const token = field.value.trim()
+    field.value = ''
+    if (token) void signInWith(token)
+  })
+  byId('sign-out').addEventListener('click', async () => {
+    stop()
+    await signOut().catch(() => {})
+    showSignIn('Signed out.')
+  })
+  // A token added to the address of an open page signs in with it (replacing the session).
+  window.addEventListener('hashchange', () => void tokenFromAddress())
+  if (!tokenFromAddress()) {
+    currentSession().then(
+      (session) => (session ? run() : showSignIn()),
+      (error) => showSignIn(refusal(error)),
+    )
+  }
+}
+
+/**
+ * Runs the map; returns a function that stops it (stream, timers, listeners).
+ * @param {(message?: string) => void} signedOut
+ */
+function start(signedOut) {
   const cleanup = new AbortController()
+  const { signal } = cleanup
+  /** @type {{ words: Glossary | null, svgs: { shipment: SVGSVGElement | null, truck: SVGSVGElement | null }, numbers: Numbers | null, view: View | null, routeSerial: number, numbersSerial: number, lastRefresh: number, refreshTimer: ReturnType<typeof setTimeout> | null, pending: { numbers: boolean, view: boolean }, choice: WindowChoice }} */
   const page = {
-    chart: null,
-    svg: null,
-    stats: null,
-    /** The panel's current view (see views.js) and a counter that drops answers to stale routes. */
+    words: null,
+    svgs: { shipment: null, truck: null },
+    numbers: null,
     view: null,
     routeSerial: 0,
-    statsSerial: 0,
+    numbersSerial: 0,
     lastRefresh: 0,
     refreshTimer: null,
-    pending: { stats: false, view: false },
-    window: { kind: 'all', from: '', to: '' },
+    pending: { numbers: false, view: false },
+    choice: { kind: 'today' },
   }
 
+  /** @param {unknown} error */
   const fail = (error) => {
-    if (error instanceof ApiError && error.unauthorized) return signIn(`The server refused the token (${error.status}): ${error.message}`)
+    if (signal.aborted) return
+    if (error instanceof ApiError && error.signedOut) return signedOut(`Your session has ended: ${error.message}`)
     console.error(error)
-    showError(error.message)
+    showError(error instanceof Error ? error.message : String(error))
   }
 
   // --- the time window -------------------------------------------------------------------------
-  const windowQuery = () => {
-    const { kind, from, to } = page.window
-    const params = new URLSearchParams()
-    if (kind === 'hour') params.set('from', new Date(Date.now() - 3_600_000).toISOString())
-    if (kind === 'today') {
-      const midnight = new Date()
-      midnight.setHours(0, 0, 0, 0)
-      params.set('from', midnight.toISOString())
-    }
-    if (kind === 'custom') {
-      if (from) params.set('from', new Date(from).toISOString())
-      if (to) params.set('to', new Date(to).toISOString())
-    }
-    const query = params.toString()
-    return query ? `?${query}` : ''
+  const range = () => windowRange(page.choice, new Date())
+  /** The window (and `extra`) as a query string. @param {Record<string, string>} [extra] */
+  const query = (extra = {}) => {
+    const params = windowParams(range())
+    for (const [key, value] of Object.entries(extra)) params.set(key, value)
+    const text = params.toString()
+    return text ? `?${text}` : ''
   }
-  const windowLabel = () => {
-    const { kind, from, to } = page.window
-    if (kind === 'hour') return 'last hour'
-    if (kind === 'today') return 'today'
-    if (kind === 'custom') return `${from ? new Date(from).toLocaleString() : 'the beginning'} – ${to ? new Date(to).toLocaleString() : 'now'}`
-    return 'all time'
-  }
-  const windowButtons = [...document.querySelectorAll('[data-window]')]
-  const customForm = byId('custom-window')
+  const windowButtons = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('[data-window]')])
+  const customForm = /** @type {HTMLFormElement} */ (byId('custom-window'))
+  const customInput = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (customForm.elements.namedItem(name))
   const showWindow = () => {
-    for (const button of windowButtons) button.setAttribute('aria-pressed', String(button.dataset.window === page.window.kind))
-    byId('window-label').textContent = windowLabel()
+    for (const button of windowButtons) button.setAttribute('aria-pressed', String(button.dataset.window === page.choice.kind))
+    byId('window-label').textContent = range().label
   }
-  const chooseWindow = (kind) => {
-    page.window.kind = kind
+  const chooseWindow = (/** @type {WindowChoice} */ choice) => {
+    page.choice = choice
     showWindow()
-    refreshStats().catch(fail)
+    refreshNumbers().catch(fail)
+    route().catch(fail)
   }
   showWindow()
   customForm.hidden = true
@@ -114,91 +167,150 @@ function start(token, signIn) {
     button.addEventListener(
       'click',
       () => {
-        if (button.dataset.window === 'custom') {
+        const kind = /** @type {WindowKind} */ (button.dataset.window)
+        if (kind === 'custom') {
           customForm.hidden = !customForm.hidden
-          if (!customForm.elements.from.value) customForm.elements.from.value = toLocalInput(new Date(Date.now() - 86_400_000))
+          if (!customInput('from').value) customInput('from').value = toLocalInput(new Date(Date.now() - 86_400_000))
           return
         }
         customForm.hidden = true
-        chooseWindow(button.dataset.window)
+        chooseWindow({ kind })
       },
-      { signal: cleanup.signal },
+      { signal },
     )
   }
   customForm.addEventListener(
     'submit',
     (event) => {
       event.preventDefault()
-      const from = customForm.elements.from.value
-      const to = customForm.elements.to.value
-      if (from && to && new Date(from) > new Date(to)) return showError('“From” is after “to”.')
-      page.window = { kind: 'custom', from, to }
-      chooseWindow('custom')
+      const choice = /** @type {WindowChoice} */ ({ kind: 'custom', from: customInput('from').value, to: customInput('to').value })
+      const problem = windowProblem(windowRange(choice, new Date()), Date.now())
+      if (problem) return showError(problem)
+      chooseWindow(choice)
     },
-    { signal: cleanup.signal },
+    { signal },
   )
 
   // --- numbers ---------------------------------------------------------------------------------
-  async function refreshStats() {
-    if (!page.svg) return
-    const serial = ++page.statsSerial
+  async function refreshNumbers() {
+    const { words, svgs } = page
+    if (!words || !svgs.shipment || !svgs.truck) return
+    const serial = ++page.numbersSerial
     page.lastRefresh = Date.now()
-    const stats = await api.get(`/stats${windowQuery()}`)
-    if (serial !== page.statsSerial || cleanup.signal.aborted) return
-    applyStats(page.svg, page.chart, stats, page.stats)
-    page.stats = stats
-    page.view?.onStats?.(stats)
-    byId('updated').textContent = `updated ${new Date(stats.generatedAt).toLocaleTimeString()}`
-    byId('chart').dataset.statsAt = stats.generatedAt
+    const numbers = /** @type {Numbers} */ (await getJson(`/viz/numbers.json${query()}`))
+    if (serial !== page.numbersSerial || signal.aborted) return
+    applyNumbers(svgs.shipment, numbers.machines.shipment, page.numbers?.machines.shipment ?? null, refusedText(words, 'shipment'))
+    applyNumbers(svgs.truck, numbers.machines.truck, page.numbers?.machines.truck ?? null, refusedText(words, 'truck'))
+    page.numbers = numbers
+    page.view?.onNumbers?.(numbers)
+    byId('updated').textContent = `updated ${new Date(numbers.generatedAt).toLocaleTimeString()}`
+    byId('chart').dataset.statsAt = numbers.generatedAt
   }
 
-  /** Coalesces live changes: at most one /stats read (and panel refresh) per second. */
+  /** Coalesces live changes: at most one numbers read (and panel refresh) per second. @param {{ numbers?: boolean, view?: boolean }} what */
   function schedule(what) {
-    page.pending = { stats: page.pending.stats || Boolean(what.stats), view: page.pending.view || Boolean(what.view) }
+    page.pending = { numbers: page.pending.numbers || Boolean(what.numbers), view: page.pending.view || Boolean(what.view) }
     if (page.refreshTimer !== null) return
     const wait = Math.max(0, page.lastRefresh + minInterval - Date.now())
     page.refreshTimer = setTimeout(() => {
       page.refreshTimer = null
-      const { stats, view } = page.pending
-      page.pending = { stats: false, view: false }
-      if (stats) refreshStats().catch(fail)
+      const { numbers, view } = page.pending
+      page.pending = { numbers: false, view: false }
+      if (numbers) refreshNumbers().catch(fail)
       if (view) route().catch(fail)
     }, wait)
   }
 
   // --- the side panel --------------------------------------------------------------------------
   async function route() {
-    if (!page.chart) return
+    const { words, svgs } = page
+    if (!words || !svgs.shipment || !svgs.truck) return
     const serial = ++page.routeSerial
-    const [, kind, rawId, rawVersion] = /^#\/(state|shipment)\/([^/]+)(?:\/(\d+))?$/.exec(location.hash) ?? []
-    const id = rawId === undefined ? undefined : decodeURIComponent(rawId)
-    const context = { api, chart: page.chart, stats: page.stats, windowLabel }
-    const view =
-      kind === 'state'
-        ? await renderState(context, id)
-        : kind === 'shipment'
-          ? await renderShipment(context, id, rawVersion === undefined ? undefined : Number(rawVersion))
-          : renderOverview(context)
-    if (serial !== page.routeSerial || cleanup.signal.aborted) return
+    const place = parseRoute(location.hash)
+    /** @type {import('./views.js').Context} */
+    const context = { words, numbers: page.numbers, range: range(), query, now: () => Date.now() }
+    /** @type {View} */
+    let view
+    switch (place.view) {
+      case 'state':
+        view = await renderState(context, place.state)
+        break
+      case 'shipment':
+        view = await renderShipment(context, place.shipmentId, place.version)
+        break
+      case 'rejections':
+        view = await renderRejections(context, { state: place.state, command: place.command, reason: place.reason })
+        break
+      case 'stuck':
+        view = await renderStuck(context)
+        break
+      case 'devices':
+        view = await renderWho(context, 'device')
+        break
+      case 'operators':
+        view = await renderWho(context, 'operator')
+        break
+      case 'device':
+        view = await renderWhoDetail(context, 'device', place.deviceId)
+        break
+      case 'operator':
+        view = await renderWhoDetail(context, 'operator', place.operatorId)
+        break
+      case 'destinations':
+        view = await renderDestinations(context)
+        break
+      case 'destination':
+        view = await renderDestination(context, place.destination)
+        break
+      case 'trucks':
+        view = await renderTrucks(context)
+        break
+      case 'truck':
+        view = await renderTruck(context, place.truckId)
+        break
+      case 'compare':
+        view = await renderCompare(context)
+        break
+      case 'report':
+        view = await renderReport(context)
+        break
+      default:
+        view = await renderOverview(context)
+    }
+    if (serial !== page.routeSerial || signal.aborted) return
     page.view = view
+    document.body.dataset.view = place.view
     byId('panel').replaceChildren(view.element)
-    selectState(page.svg, kind === 'state' ? id : null)
-    highlightPath(page.svg, view.path ?? null)
+    byId('panel').dataset.view = place.view
+    selectState(svgs.shipment, view.selected?.machine === 'shipment' ? view.selected.state : null)
+    selectState(svgs.truck, view.selected?.machine === 'truck' ? view.selected.state : null)
+    highlightPath(svgs.shipment, view.path ?? null)
   }
-  window.addEventListener('hashchange', () => route().catch(fail), { signal: cleanup.signal })
+  window.addEventListener(
+    'hashchange',
+    () => {
+      if (!/(^#|&)token=/.test(location.hash)) route().catch(fail)
+    },
+    { signal },
+  )
 
   // --- downloads -------------------------------------------------------------------------------
-  const download = async (path, extension) => {
-    const blob = await api.blob(path)
-    const url = URL.createObjectURL(blob)
-    const anchor = h('a', { href: url, download: `${page.chart.id}-v${page.chart.version}.${extension}`, hidden: true })
-    document.body.append(anchor)
-    anchor.click()
-    anchor.remove()
-    setTimeout(() => URL.revokeObjectURL(url), 60_000)
+  for (const button of /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('[data-download]')])) {
+    button.addEventListener(
+      'click',
+      () => {
+        const [machine, kind] = (button.dataset.download ?? '').split(':')
+        const words = page.words?.machines[machine === 'truck' ? 'truck' : 'shipment']
+        if (!words) return
+        const numbers = kind === 'svg'
+        const path = numbers ? `/viz/chart.svg${query({ machine: machine ?? 'shipment', numbers: 'true' })}` : `/viz/chart.mmd?machine=${machine}`
+        getBlob(path)
+          .then((blob) => save(blob, `${words.id}-v${words.version}${numbers ? '-numbers' : ''}.${numbers ? 'svg' : 'mmd'}`))
+          .catch(fail)
+      },
+      { signal },
+    )
   }
-  byId('download-svg').addEventListener('click', () => download('/viz/chart.svg', 'svg').catch(fail), { signal: cleanup.signal })
-  byId('download-mermaid').addEventListener('click', () => download('/viz/chart.mmd', 'mmd').catch(fail), { signal: cleanup.signal })
 
   // --- start -----------------------------------------------------------------------------------
   let stopFollowing = () => {}
@@ -206,26 +318,31 @@ function start(token, signIn) {
   live.dataset.status = 'connecting'
   live.textContent = 'connecting…'
   ;(async () => {
-    const [chart, svgText] = await Promise.all([api.get('/machines/shipment'), api.text('/viz/chart.svg', 'image/svg+xml')])
-    if (cleanup.signal.aborted) return
-    page.chart = chart
-    byId('machine').textContent = `${chart.id} v${chart.version}`
-    page.svg = mountChart(byId('chart'), svgText, chart, (stateId) => {
-      location.hash = stateHash(stateId)
-    })
+    const [words, shipmentSvg, truckSvg] = await Promise.all([
+      /** @type {Promise<Glossary>} */ (getJson('/viz/glossary.json')),
+      getText('/viz/chart.svg?machine=shipment', 'image/svg+xml'),
+      getText('/viz/chart.svg?machine=truck', 'image/svg+xml'),
+    ])
+    if (signal.aborted) return
+    page.words = words
+    byId('machine').textContent = `${words.machines.shipment.id} v${words.machines.shipment.version} · ${words.machines.truck.id} v${words.machines.truck.version}`
+    const open = (/** @type {string} */ state) => {
+      location.hash = `#/state/${encodeURIComponent(state)}`
+    }
+    page.svgs.shipment = mountChart(byId('chart'), shipmentSvg, words.machines.shipment, open)
+    page.svgs.truck = mountChart(byId('truck-chart'), truckSvg, words.machines.truck, open)
     byId('chart').setAttribute('aria-busy', 'false')
-    await Promise.all([refreshStats(), route()])
-    if (cleanup.signal.aborted) return
-    stopFollowing = api.follow({
-      onEvent: (event) => {
-        schedule({ stats: true, view: page.view?.onEvent?.(event) ?? false })
-      },
+    await refreshNumbers()
+    await route()
+    if (signal.aborted) return
+    stopFollowing = follow({
+      onEvent: (event) => schedule({ numbers: true, view: page.view?.onEvent?.(event) ?? false }),
       onStatus: (status) => {
-        if (status === 'unauthorized') return signIn('The server refused the token for the live stream.')
+        if (status === 'signed-out') return signedOut('Your session has ended (signed out elsewhere, expired, or its token was revoked).')
         live.dataset.status = status
         live.textContent = status === 'live' ? 'live' : `${status}…`
         // Events may have been missed while reconnecting: read the numbers again once back.
-        if (status === 'live') schedule({ stats: true })
+        if (status === 'live') schedule({ numbers: true })
       },
     })
   })().catch(fail)
@@ -235,10 +352,12 @@ function start(token, signIn) {
     stopFollowing()
     if (page.refreshTimer !== null) clearTimeout(page.refreshTimer)
     byId('chart').replaceChildren()
+    byId('truck-chart').replaceChildren()
     byId('panel').replaceChildren()
   }
 }
 
+/** @param {string} message */
 function showError(message) {
   const banner = byId('error')
   banner.textContent = message

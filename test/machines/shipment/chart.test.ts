@@ -62,6 +62,6 @@ t.test('the machine version changes with the machine (fingerprint)', async (t) =
   const fingerprint = JSON.stringify({ states: shipmentChart.states, transitions: shipmentChart.transitions.map(({ description: _d, ...rest }) => rest) })
   t.same(
     { version: machineVersion, fingerprint: createHash('sha256').update(fingerprint).digest('hex').slice(0, 16) },
-    { version: '1', fingerprint: '452038a662a093cc' },
+    { version: '2', fingerprint: '59210ff7a7d916ca' },
   )
 })

@@ -18,7 +18,7 @@ import {
   type ShipmentSnapshot,
 } from '../../../machines/shipment/index.js'
 
-// Given/when/then over the pure decider. The expectations are API.md's rules written out by hand, an
+// Given/when/then over the pure decider. The expectations are docs/api.md's rules written out by hand, an
 // oracle independent of the machine definition.
 const given = (...commands: ShipmentCommand[]): ShipmentSnapshot => {
   let snapshot = initialSnapshot()
@@ -130,7 +130,7 @@ t.test('context follows the truck', async (t) => {
   t.equal(given(...histories.shipped).context.truckId, 'T1', 'a shipped shipment stays on its truck')
   t.equal(given(...histories.assigned, { type: 'UNASSIGN' }).context.truckId, null)
   t.equal(given(...histories.assigned, { type: 'CANCEL' }).context.truckId, null, 'a cancelled shipment is unloaded')
-  t.same(given({ type: 'REGISTER', origin: 'A' }).context, { truckId: null, origin: 'A', destination: null })
+  t.same(given({ type: 'REGISTER', origin: 'A' }).context, { truckId: null, origin: 'A', destination: null, onOpenTruck: false })
 })
 
 t.test('replay evolves through the same rules and refuses an impossible history', async (t) => {

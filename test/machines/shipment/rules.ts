@@ -1,7 +1,7 @@
 import type { StateName } from '../../../machines/shipment/index.js'
 
 /**
- * API.md's rules written out by hand: the oracle the machine tests compare against (never derived
+ * The rules of docs/api.md written out by hand: the oracle the machine tests compare against (never derived
  * from the machine, so a change to the machine that breaks a rule fails a test).
  */
 export const allowedByState: Readonly<Record<StateName, readonly string[]>> = {

@@ -1,0 +1,256 @@
+import type pg from 'pg'
+import { FencedError, OutcomeConflictError, type CycleGenerator, type CycleOp, type LoadedStream, type PendingBatch, type WritePlan } from '../cycle.js'
+import { toEvent, type EventRow } from '../events.js'
+import { commandColumns, toCommand, type CommandRow } from '../inbox.js'
+import type { Projection } from '../projection.js'
+import { positional } from '../sql.js'
+import type { InboxCommand, NewCommand, StoredEvent, SubmitResult } from '../types.js'
+
+/**
+ * The decision cycle's operations on PostgreSQL (see ../cycle.ts), on the one connection of the
+ * cycle's write transaction (which holds the installation's write lock). Round trips are what a cycle
+ * costs here, so every operation sends its statements together (the connection pipelines them) or as
+ * one multi-row statement (`unnest` of arrays): a cycle of any batch size is about eight round trips.
+ */
+const undecided = { status: 'pending', reason: null, detail: null, streamVersion: null, eventPosition: null, decidedAt: null, attempts: 0, late: false } as const
+
+const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
+  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
+
+const eventColumns = 'position, stream_id, version, type, data, metadata, recorded_at'
+
+export class PostgresCycleOps {
+  readonly #projections: ReadonlyArray<{ projection: Projection; statements: Map<string, { text: string; names: readonly string[] }> }>
+
+  constructor(projections: readonly Projection[]) {
+    this.#projections = projections.map((projection) => ({
+      projection,
+      statements: new Map(Object.entries(projection.statements).map(([key, sql]) => [key, positional(sql as string)])),
+    }))
+  }
+
+  /** Drives the cycle to its end on `client` (inside the write transaction). */
+  async run<T>(client: pg.PoolClient, cycle: CycleGenerator<T>): Promise<T> {
+    let step = cycle.next()
+    while (!step.done) {
+      let answer: unknown
+      try {
+        answer = await this.#do(client, step.value)
+      } catch (error) {
+        step = cycle.throw(error)
+        continue
+      }
+      step = cycle.next(answer)
+    }
+    return step.value
+  }
+
+  #do(client: pg.PoolClient, op: CycleOp): Promise<unknown> {
+    switch (op.op) {
+      case 'insert':
+        return this.insert(client, op.commands)
+      case 'fence':
+        return this.fence(client, op.held)
+      case 'pending':
+        return this.pending(client, op.partitions, op.limit, op.fresh)
+      case 'load':
+        return this.load(client, op.streams, op.schemas)
+      case 'peek':
+        return this.peek(client, op.streams)
+      case 'parked':
+        return this.parked(client, op.streams)
+      case 'write':
+        return this.write(client, op.plan)
+    }
+  }
+
+  /** Records commands (or finds what their idempotency keys, device seqs or ids already name), in order. */
+  async insert(client: pg.PoolClient, commands: readonly NewCommand[]): Promise<SubmitResult[]> {
+    if (commands.length === 0) return []
+    // Writes hold the installation's write lock: the refusal check and the insert see the same tables.
+    const inserted = await Promise.all(
+      commands.map((c) =>
+        client.query<{ seq: number }>(
+          `INSERT INTO commands (command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at, bypass, device_seq)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+           WHERE $12::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM device_refusals WHERE device_id = $7 AND seq = $12::bigint)
+           ON CONFLICT DO NOTHING RETURNING seq`,
+          [
+            c.commandId, c.streamId, c.partition, c.payload.type, JSON.stringify(c.payload), JSON.stringify(c.metadata), c.metadata.deviceId,
+            c.idempotencyKey, c.requestHash, c.receivedAt, c.bypass ? 1 : 0, c.deviceSeq ?? null,
+          ],
+        ),
+      ),
+    )
+    return Promise.all(
+      commands.map(async (command, i): Promise<SubmitResult> => {
+        const row = inserted[i]!.rows[0]
+        if (row) return { kind: 'new', command: { ...command, bypass: command.bypass ?? false, seq: row.seq, type: command.payload.type, ...undecided } }
+        const deviceId = command.metadata.deviceId
+        if (command.idempotencyKey !== null) {
+          const existing = (await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE device_id = $1 AND idempotency_key = $2`, [deviceId, command.idempotencyKey])).rows[0]
+          if (existing) return { kind: existing.request_hash === command.requestHash ? 'replay' : 'conflict', command: toCommand(existing) }
+        }
+        if (command.deviceSeq !== undefined) {
+          const existing = (await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE device_id = $1 AND device_seq = $2`, [deviceId, command.deviceSeq])).rows[0]
+          if (existing) return { kind: existing.request_hash === command.requestHash ? 'replay' : 'conflict', command: toCommand(existing) }
+          const refused = (await client.query('SELECT 1 FROM device_refusals WHERE device_id = $1 AND seq = $2', [deviceId, command.deviceSeq])).rows[0]
+          if (refused) return { kind: 'seq-taken' }
+        }
+        const same = (await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE command_id = $1`, [command.commandId])).rows[0]
+        if (!same) throw new Error(`commands: insert of ${command.commandId} ignored without a conflicting row`)
+        return { kind: 'replay', command: toCommand(same) }
+      }),
+    )
+  }
+
+  async fence(client: pg.PoolClient, held: ReadonlyMap<number, number>): Promise<void> {
+    if (held.size === 0) return
+    const { rows } = await client.query<{ partition: number; epoch: number }>('SELECT partition, epoch FROM partitions WHERE partition = ANY($1)', [[...held.keys()]])
+    const current = new Map(rows.map((r) => [r.partition, r.epoch]))
+    for (const [partition, epoch] of held) {
+      if ((current.get(partition) ?? 0) !== epoch) throw new FencedError(partition, epoch, current.get(partition) ?? 0)
+    }
+  }
+
+  async pending(client: pg.PoolClient, partitions: readonly number[] | 'all', limit: number, fresh: readonly InboxCommand[]): Promise<PendingBatch> {
+    if (partitions !== 'all' && partitions.length === 0) return { commands: [], through: Infinity }
+    const { rows } =
+      partitions === 'all'
+        ? await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND ${decidable} ORDER BY seq LIMIT $1`, [limit])
+        : await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND partition = ANY($1) AND ${decidable} ORDER BY seq LIMIT $2`, [partitions, limit])
+    const known = new Map(fresh.map((c) => [c.seq, c]))
+    const commands = rows.map((row) => known.get(row.seq) ?? toCommand(row))
+    return { commands, through: rows.length < limit ? Infinity : rows.at(-1)!.seq }
+  }
+
+  async load(client: pg.PoolClient, ids: readonly string[], schemas: readonly string[]): Promise<LoadedStream[]> {
+    if (ids.length === 0) return []
+    const [snapshots, waits] = await Promise.all([
+      client.query<{ stream_id: string; version: number; schema: string; state: string }>(
+        `SELECT DISTINCT ON (s.stream_id) s.stream_id, s.version, s.schema, s.state
+         FROM snapshots s WHERE s.stream_id = ANY($1) AND s.schema = ANY($2)
+         ORDER BY s.stream_id, s.version DESC`,
+        [ids, schemas],
+      ),
+      client.query<{ stream_id: string; command_id: string; seq: number; state: string }>('SELECT stream_id, command_id, seq, state FROM waits WHERE stream_id = ANY($1)', [ids]),
+    ])
+    const snapshotOf = new Map(snapshots.rows.map((r) => [r.stream_id, { version: r.version, schema: r.schema, state: JSON.parse(r.state) as unknown }]))
+    const tails = await client.query<EventRow>(
+      `SELECT ${eventColumns.split(', ').map((c) => `e.${c}`).join(', ')} FROM events e JOIN unnest($1::text[], $2::int[]) AS w(id, after) ON e.stream_id = w.id AND e.version > w.after
+       ORDER BY e.stream_id, e.version`,
+      [ids, ids.map((id) => snapshotOf.get(id)?.version ?? 0)],
+    )
+    const eventsOf = new Map<string, StoredEvent[]>()
+    for (const row of tails.rows) {
+      const list = eventsOf.get(row.stream_id) ?? []
+      list.push(toEvent(row))
+      eventsOf.set(row.stream_id, list)
+    }
+    const waitOf = new Map(waits.rows.map((r) => [r.stream_id, { commandId: r.command_id, seq: r.seq, state: JSON.parse(r.state) as unknown }]))
+    return ids.map((streamId) => ({ streamId, snapshot: snapshotOf.get(streamId), events: eventsOf.get(streamId) ?? [], wait: waitOf.get(streamId) ?? null }))
+  }
+
+  /** Applies `events` to every projection (statements pipelined, in event order). */
+  async project(client: pg.PoolClient, events: readonly StoredEvent[]): Promise<void> {
+    await Promise.all(this.#projectionWrites(client, events))
+  }
+
+  #projectionWrites(client: pg.PoolClient, events: readonly StoredEvent[]): Array<Promise<unknown>> {
+    const sent: Array<Promise<unknown>> = []
+    for (const event of events) {
+      for (const { projection, statements } of this.#projections) {
+        for (const write of projection.project(event)) {
+          const { text, names } = statements.get(write.statement)!
+          sent.push(client.query(text, names.map((name) => write.params[name] ?? null)))
+        }
+      }
+    }
+    return sent
+  }
+
+  async peek(client: pg.PoolClient, streams: readonly string[]): Promise<Map<string, number>> {
+    const { rows } = await client.query<{ stream_id: string; version: number }>('SELECT stream_id, max(version) AS version FROM events WHERE stream_id = ANY($1) GROUP BY stream_id', [streams])
+    const found = new Map(rows.map((r) => [r.stream_id, r.version]))
+    return new Map(streams.map((id) => [id, found.get(id) ?? 0]))
+  }
+
+  async parked(client: pg.PoolClient, streams: readonly string[]): Promise<Set<string>> {
+    const { rows } = await client.query<{ stream_id: string }>('SELECT stream_id FROM parked WHERE stream_id = ANY($1)', [streams])
+    return new Set(rows.map((r) => r.stream_id))
+  }
+
+  async write(client: pg.PoolClient, plan: WritePlan): Promise<StoredEvent[]> {
+    const rows = plan.appends.flatMap((append) =>
+      append.events.map((event, i) => ({ streamId: append.streamId, version: append.expectedVersion + i + 1, event, recordedAt: append.recordedAt })),
+    )
+    const written: StoredEvent[] = []
+    const positions = new Map<string, number>()
+    if (rows.length > 0) {
+      // One statement, rows in decision order: positions are handed out in that order.
+      const inserted = await client.query<{ position: number; stream_id: string; version: number }>(
+        `INSERT INTO events (stream_id, version, type, data, metadata, recorded_at)
+         SELECT w.stream_id, w.version, w.type, w.data, w.metadata, w.recorded_at
+         FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS w(stream_id, version, type, data, metadata, recorded_at, n)
+         ORDER BY w.n
+         RETURNING position, stream_id, version`,
+        [
+          rows.map((r) => r.streamId), rows.map((r) => r.version), rows.map((r) => r.event.type), rows.map((r) => JSON.stringify(r.event.data)),
+          rows.map((r) => JSON.stringify(r.event.metadata)), rows.map((r) => r.recordedAt),
+        ],
+      )
+      for (const r of inserted.rows) positions.set(`${r.stream_id}\u0000${r.version}`, r.position)
+      for (const r of rows) {
+        const position = positions.get(`${r.streamId}\u0000${r.version}`)!
+        written.push({ position, streamId: r.streamId, version: r.version, type: r.event.type, data: r.event.data, metadata: r.event.metadata, recordedAt: r.recordedAt })
+      }
+      written.sort((a, b) => a.position - b.position)
+    }
+    // Everything else depends only on the positions: sent together, one round trip.
+    const pipelined: Array<Promise<unknown>> = this.#projectionWrites(client, written)
+    let outcomes: Promise<pg.QueryResult> | null = null
+    if (plan.outcomes.length > 0) {
+      const list = plan.outcomes.map((o) => {
+        const position = o.event ? positions.get(`${o.event.streamId}\u0000${o.event.version}`) : null
+        if (position === undefined) throw new Error(`command ${o.commandId}: its event ${o.event!.streamId}@${o.event!.version} was not written in this cycle`)
+        return { ...o, position }
+      })
+      outcomes = client.query(
+        `UPDATE commands c SET status = w.status, reason = w.reason, detail = w.detail, stream_version = w.stream_version, event_position = w.event_position,
+           decided_at = w.decided_at, decided_state = w.decided_state, late = w.late
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::text[], $9::int[])
+           AS w(seq, status, reason, detail, stream_version, event_position, decided_at, decided_state, late)
+         WHERE c.seq = w.seq AND c.status = 'pending'`,
+        [
+          list.map((o) => o.seq), list.map((o) => o.outcome.status), list.map((o) => o.outcome.reason), list.map((o) => o.outcome.detail),
+          list.map((o) => o.outcome.streamVersion), list.map((o) => o.position), list.map((o) => o.outcome.decidedAt), list.map((o) => o.outcome.decidedState),
+          list.map((o) => (o.outcome.late ? 1 : 0)),
+        ],
+      )
+      pipelined.push(outcomes)
+    }
+    if (plan.snapshots.length > 0) {
+      pipelined.push(
+        client.query(
+          `INSERT INTO snapshots (stream_id, version, schema, state) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[])
+           ON CONFLICT (stream_id, schema, version) DO UPDATE SET state = excluded.state`,
+          [plan.snapshots.map((s) => s.streamId), plan.snapshots.map((s) => s.snapshot.version), plan.snapshots.map((s) => s.snapshot.schema), plan.snapshots.map((s) => JSON.stringify(s.snapshot.state))],
+        ),
+      )
+    }
+    for (const { streamId, wait } of plan.waits) {
+      pipelined.push(
+        wait
+          ? client.query(
+              `INSERT INTO waits (stream_id, command_id, seq, state) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (stream_id) DO UPDATE SET command_id = excluded.command_id, seq = excluded.seq, state = excluded.state`,
+              [streamId, wait.commandId, wait.seq, JSON.stringify(wait.state)],
+            )
+          : client.query('DELETE FROM waits WHERE stream_id = $1', [streamId]),
+      )
+    }
+    await Promise.all(pipelined)
+    if (outcomes && (await outcomes).rowCount !== plan.outcomes.length) throw new OutcomeConflictError(`a command of this cycle was already decided`)
+    return written
+  }
+}
