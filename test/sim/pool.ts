@@ -4,15 +4,16 @@ import type { SeedReport } from './summary.js'
 
 /**
  * Worker threads that run seeds (worker.ts), one seed at a time each: `npm run sim -- --jobs N` and
- * the tap test use them to run seeds on every core. Under tap the worker is the TypeScript file (the
- * test runner's loader, inherited through execArgv, compiles it); built, it is worker.js.
+ * the tap test use them to run seeds on every core. Under tap the worker is the TypeScript file,
+ * started through worker-tsx.mjs (which registers the test runner's loader in the thread); built, it
+ * is worker.js.
  */
 export interface SeedPool {
   run(seed: number, control?: Control): Promise<SeedReport>
   close(): Promise<void>
 }
 
-const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
+const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './worker-tsx.mjs' : './worker.js', import.meta.url)
 
 export function seedPool(jobs: number): SeedPool {
   const idle: Worker[] = Array.from({ length: Math.max(1, jobs) }, () => new Worker(workerUrl))
