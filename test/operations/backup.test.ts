@@ -39,11 +39,12 @@ t.test('the checks change no byte of the copy: the file reported on is the one w
   t.teardown(() => storage.close())
   await storage.store.importEvents([{ streamId: 'PKG-2', version: 1, type: 'ShipmentRegistered', data: {}, metadata: { commandId: 'c2', machineVersion: '1' }, recordedAt: Date.now() }], [])
 
-  // backup with openStore watched: the copy's bytes when its check opens it, and how it opens it.
+  // backup with openStore watched: the copy's bytes when its check opens it, and how it opens it. The
+  // mock is keyed by the file the import resolves to: under tsx (.taprc) that is the .ts source.
   const real = await import('../../src/storage.js')
   const opened: Array<{ digest: string; readonly: boolean | undefined }> = []
   const watched = await t.mockImport<typeof import('../../src/operations/backup.js')>('../../src/operations/backup.js', {
-    '../../src/storage.js': {
+    '../../src/storage.ts': {
       ...real,
       openStore: (cfg: Parameters<typeof real.openStore>[0], options: Parameters<typeof real.openStore>[1]) => {
         opened.push({ digest: digest(options!.file!), readonly: options!.readonly })
