@@ -128,7 +128,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   // Held for the process's life: `events import` is refused meanwhile (the store's served lock).
   let served: { release(): Promise<void> }
   try {
-    served = await store.holdServed()
+    served = await store.holdServed((error) => log.warn({ err: error }, 'the served lock was lost (its database session ended); taking it again'))
   } catch (error) {
     await storage.close()
     throw error

@@ -47,8 +47,10 @@ export interface Store {
   /**
    * For `serve` and `worker`: held for the process's life; `exclusive()` (an import) is refused while
    * any process holds it, and the other way round. Released by the database when a process dies.
+   * Where the database can end the lock's session while the process lives (PostgreSQL), it is taken
+   * again; `onLost` hears each loss and each failed attempt to take it back.
    */
-  holdServed(): Promise<{ release(): Promise<void> }>
+  holdServed(onLost?: (error: unknown) => void): Promise<{ release(): Promise<void> }>
   holdExclusive(): Promise<{ release(): Promise<void> }>
   /** Whether a write can be taken now (`/ready`). */
   writable(): Promise<boolean>

@@ -25,7 +25,6 @@ export async function createDatabase(t: { teardown(fn: () => unknown): void }): 
   return `${postgresServer}/${name}`
 }
 
-/** Whether a PostgreSQL server answers (CI installs and starts one; see .ci/run). */
 /**
  * Why this run leaves the PostgreSQL tests out (false: they run). `WAYBILL_TEST_ADAPTERS` without
  * `postgres` (CI's second pass, on another Node: the PostgreSQL client is pure JavaScript, the same on
@@ -40,6 +39,7 @@ export async function postgresLeftOut(): Promise<string | false> {
   return 'no PostgreSQL server answers at 127.0.0.1:5432'
 }
 
+/** Whether a PostgreSQL server answers (CI installs and starts one; see .ci/run). */
 export async function postgresAvailable(): Promise<boolean> {
   try {
     await admin((client) => client.query('SELECT 1'))

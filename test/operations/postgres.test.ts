@@ -1,5 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import pg from 'pg'
 import t from 'tap'
 import { openStorage } from '../../src/storage.js'
 import { History } from '../helpers/history.js'
@@ -7,7 +8,7 @@ import { createDatabase, postgresLeftOut } from '../helpers/postgres.js'
 import { runWaybill } from '../helpers/process.js'
 import { freePort } from '../helpers/redis.js'
 import { runScanner, seeded } from '../helpers/scanners.js'
-import { startTestService, tempDir } from '../helpers/service.js'
+import { eventually, startTestService, tempDir } from '../helpers/service.js'
 
 // Operations on PostgreSQL through the real CLI: init and doctor (reachable, version, primary,
 // migrations), backup that says what to use instead of pretending, replay and verify, and the
@@ -78,4 +79,35 @@ t.test('the CLI on PostgreSQL, and a depot moved there from SQLite', async (t) =
     t.match(res.stderr, /PostgreSQL.*pg_dump --format=custom --file=.*backup\.dump "\$WAYBILL_DATABASE_URL"/)
     t.notOk(existsSync(file))
   })
+})
+
+t.test('the served lock outlives its PostgreSQL session: ended by the server, it is taken again and an import stays refused', async (t) => {
+  const leftOut = await postgresLeftOut()
+  if (leftOut) return void t.plan(0, leftOut)
+  const url = await createDatabase(t)
+  const storage = await openStorage({ databaseFile: join(tempDir(t), 'unused.db'), databaseUrl: url, busyTimeoutMs: 1000, bootstrapToken: undefined })
+  t.teardown(() => storage.close())
+  const losses: unknown[] = []
+  const served = await storage.store.holdServed((error) => losses.push(error))
+  t.teardown(() => served.release())
+  await t.rejects(storage.store.holdExclusive(), { name: 'ServedError' }, 'an import is refused while the installation is served')
+
+  // A restart, a failover or an administrator ends the lock's session (and the lock with it).
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const ended = await admin.query<{ ended: boolean }>(
+    `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'waybill (served lock)'`,
+  )
+  t.same(ended.rows.map((r) => r.ended), [true], 'the server ended the served lock’s session')
+  await eventually(async () => (losses.length > 0 ? true : undefined), 10_000, 'the loss to be reported')
+  const sharedLocks = async () =>
+    (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)).rows[0]!.n
+  await eventually(async () => ((await sharedLocks()) === 1 ? true : undefined), 10_000, 'the served lock to be held again')
+  await t.rejects(storage.store.holdExclusive(), { name: 'ServedError' }, 'an import is still refused')
+  await served.release()
+  await eventually(async () => ((await sharedLocks()) === 0 ? true : undefined), 10_000, 'release to end the lock for good (not taken again)')
+  const exclusive = await storage.store.holdExclusive()
+  await exclusive.release()
+  t.pass('after release, an import may take the installation')
 })

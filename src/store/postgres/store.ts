@@ -137,13 +137,16 @@ export class PostgresStore implements Store {
     )
   }
 
-  /** A session-level advisory lock on a connection of its own, held while the process serves. */
-  async #hold(kind: 'shared' | 'exclusive'): Promise<{ release(): Promise<void> }> {
+  /** A session-level advisory lock on a connection of its own; ServedError when another kind holds it. */
+  async #lock(kind: 'shared' | 'exclusive'): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: this.options.url, application_name: 'waybill (served lock)' })
     client.on('error', () => {})
     await client.connect()
     const fn = kind === 'shared' ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'
-    const { rows } = await client.query<{ ok: boolean }>(`SELECT ${fn}($1) AS ok`, [servedLockKey])
+    const { rows } = await client.query<{ ok: boolean }>(`SELECT ${fn}($1) AS ok`, [servedLockKey]).catch(async (error: unknown) => {
+      await client.end().catch(() => {})
+      throw error
+    })
     if (!rows[0]!.ok) {
       await client.end().catch(() => {})
       throw new ServedError(
@@ -152,15 +155,49 @@ export class PostgresStore implements Store {
           : `${this.location} is being served (a waybill serve or worker process runs on it): stop every process of the installation before importing`,
       )
     }
+    return client
+  }
+
+  /**
+   * The served lock lives in its connection's session: when PostgreSQL ends that session (a restart,
+   * a failover, an administrator's pg_terminate_backend) the lock is gone with it, and an import would
+   * be let in beside running processes. So the lock is taken again on a new connection, retried every
+   * `retryMs` until it is back; `onLost` hears each loss and each failed attempt.
+   */
+  async holdServed(onLost: (error: unknown) => void = () => {}, retryMs = 1000) {
+    let released = false
+    let client = await this.#lock('shared')
+    const retake = async () => {
+      while (!released) {
+        try {
+          const next = await this.#lock('shared')
+          if (released) return void (await next.end().catch(() => {}))
+          client = next
+          client.once('end', lost)
+          return
+        } catch (error) {
+          onLost(error)
+          await new Promise((resolve) => setTimeout(resolve, retryMs).unref())
+        }
+      }
+    }
+    function lost() {
+      if (released) return
+      onLost(new Error('the served lock’s PostgreSQL session ended'))
+      void retake()
+    }
+    client.once('end', lost)
+    return {
+      release: async () => {
+        released = true
+        await client.end().catch(() => {})
+      },
+    }
+  }
+
+  async holdExclusive() {
+    const client = await this.#lock('exclusive')
     return { release: () => client.end().catch(() => {}) }
-  }
-
-  holdServed() {
-    return this.#hold('shared')
-  }
-
-  holdExclusive() {
-    return this.#hold('exclusive')
   }
 
   async writable(): Promise<boolean> {
