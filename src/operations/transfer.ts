@@ -13,15 +13,7 @@ import type { StoredEvent } from '../store/types.js'
  * accepts and aggregates identical to the source — on SQLite or PostgreSQL, whichever the importing
  * installation runs (the documented way to move a depot from SQLite to PostgreSQL).
  */
-export interface ExportedEvent {
-  readonly position: number
-  readonly streamId: string
-  readonly version: number
-  readonly type: string
-  readonly data: unknown
-  readonly metadata: Readonly<Record<string, unknown>>
-  readonly recordedAt: string
-}
+export type ExportedEvent = Omit<StoredEvent, 'recordedAt'> & { readonly recordedAt: string }
 
 export async function* exportEvents(store: Store, after = 0): AsyncGenerator<string> {
   for await (const event of store.events.iterate(after)) {

@@ -1,4 +1,4 @@
-import type { InboxCommand, NewCommand, NewEvent, Outcome, StoredEvent, StoredSnapshot, StoredWait, SubmitResult } from './types.js'
+import type { InboxCommand, NewCommand, NewEvent, Outcome, StoredEvent, StoredSnapshot, StoredWait, StreamSnapshot, SubmitResult } from './types.js'
 
 /**
  * A decision cycle, as the store runs it: ONE write transaction in which the decision layer asks for
@@ -49,7 +49,7 @@ export interface WritePlan {
   readonly appends: ReadonlyArray<{ readonly streamId: string; readonly expectedVersion: number; readonly events: readonly NewEvent[]; readonly recordedAt: number }>
   /** `event`: the (stream, version) of the event the command recorded, resolved to its position. */
   readonly outcomes: ReadonlyArray<{ readonly seq: number; readonly commandId: string; readonly outcome: Omit<Outcome, 'eventPosition'>; readonly event: { readonly streamId: string; readonly version: number } | null }>
-  readonly snapshots: ReadonlyArray<{ readonly streamId: string; readonly snapshot: StoredSnapshot }>
+  readonly snapshots: readonly StreamSnapshot[]
   /** Waits set (a row) or ended (null), per stream. */
   readonly waits: ReadonlyArray<{ readonly streamId: string; readonly wait: StoredWait | null }>
 }

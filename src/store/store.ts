@@ -7,7 +7,7 @@ import type { Installation } from './installation.js'
 import type { Parking } from './parking.js'
 import type { Projection } from './projection.js'
 import type { Dialect, Sql } from './sql.js'
-import type { StoredEvent, SubmitResult, NewCommand } from './types.js'
+import type { ImportedEvent, NewCommand, StoredEvent, StreamSnapshot, SubmitResult } from './types.js'
 
 /**
  * The storage port: one interface, two adapters — `sqlite/` (better-sqlite3, one file, the embedded
@@ -41,9 +41,9 @@ export interface Store {
   rebuildProjections(onProgress?: (applied: number) => void): Promise<number>
   /**
    * Appends events that come from outside (an import), each continuing its stream, applied to the
-   * projections, in one write transaction; `check(event)` may refuse one (throwing).
+   * projections, with the snapshots made while importing, in one write transaction.
    */
-  importEvents(events: ReadonlyArray<{ readonly streamId: string; readonly version: number; readonly type: string; readonly data: unknown; readonly metadata: Readonly<Record<string, unknown>>; readonly recordedAt: number }>, snapshots: ReadonlyArray<{ streamId: string; snapshot: { version: number; schema: string; state: unknown } }>): Promise<StoredEvent[]>
+  importEvents(events: readonly ImportedEvent[], snapshots: readonly StreamSnapshot[]): Promise<StoredEvent[]>
   /**
    * For `serve` and `worker`: held for the process's life; `exclusive()` (an import) is refused while
    * any process holds it, and the other way round. Released by the database when a process dies.

@@ -102,6 +102,15 @@ export interface StoredSnapshot {
   readonly state: unknown
 }
 
+/** An event from outside (`events import`): a stored event before the log gives it a position. */
+export type ImportedEvent = Omit<StoredEvent, 'position'>
+
+/** A stream's snapshot, as a decision cycle or an import writes it. */
+export interface StreamSnapshot {
+  readonly streamId: string
+  readonly snapshot: StoredSnapshot
+}
+
 /** A saga's wait, kept with its stream: the command it waits for the answer to, and where it is. */
 export interface StoredWait {
   readonly commandId: string

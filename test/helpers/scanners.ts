@@ -91,6 +91,10 @@ async function followUp(base: string, record: Attempt, commandId: string, timeou
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** How a request went unanswered, as the history records it: a timeout, or the socket's error code. */
+const noAnswer = (error: unknown): string =>
+  (error as Error).name === 'TimeoutError' ? 'timeout' : ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message)
+
 export async function runScanner(options: ScannerOptions): Promise<void> {
   const deadline = Date.now() + (options.deadlineMs ?? 180_000)
   const { shipmentId, history, random } = options
@@ -130,7 +134,7 @@ export async function runScanner(options: ScannerOptions): Promise<void> {
         }
       } catch (error) {
         record.answeredAt = clientClock()
-        record.error = (error as Error).name === 'TimeoutError' ? 'timeout' : ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message)
+        record.error = noAnswer(error)
         await sleep(50 + random() * 150)
       }
     }
@@ -232,7 +236,7 @@ export async function runTruckScanner(options: TruckScannerOptions): Promise<voi
         break
       } catch (error) {
         record.answeredAt = clientClock()
-        record.error = (error as Error).name === 'TimeoutError' ? 'timeout' : ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message)
+        record.error = noAnswer(error)
         await sleep(50 + random() * 150)
       }
     }
@@ -310,7 +314,7 @@ export async function runOfflineDevice(options: OfflineDeviceOptions): Promise<v
         const answeredAt = clientClock()
         for (const record of records) {
           record.answeredAt = answeredAt
-          record.error = (error as Error).name === 'TimeoutError' ? 'timeout' : ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message)
+          record.error = noAnswer(error)
         }
         await sleep(50 + random() * 150)
       }

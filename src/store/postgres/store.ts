@@ -11,7 +11,7 @@ import type { Projection } from '../projection.js'
 import { storeMigrations } from '../schema.js'
 import type { Migration } from '../sql.js'
 import { NoDatabaseError, ServedError, type Store } from '../store.js'
-import type { NewCommand, StoredEvent, SubmitResult } from '../types.js'
+import type { ImportedEvent, NewCommand, StoredEvent, StreamSnapshot, SubmitResult } from '../types.js'
 import { PostgresCycleOps } from './cycle.js'
 import { createPool, PostgresSql } from './executor.js'
 
@@ -124,8 +124,8 @@ export class PostgresStore implements Store {
   }
 
   importEvents(
-    events: ReadonlyArray<{ streamId: string; version: number; type: string; data: unknown; metadata: Readonly<Record<string, unknown>>; recordedAt: number }>,
-    snapshots: ReadonlyArray<{ streamId: string; snapshot: { version: number; schema: string; state: unknown } }>,
+    events: readonly ImportedEvent[],
+    snapshots: readonly StreamSnapshot[],
   ): Promise<StoredEvent[]> {
     return this.sql.write((tx) =>
       this.#ops.write(tx.connection(), {
@@ -162,9 +162,9 @@ export class PostgresStore implements Store {
    * The served lock lives in its connection's session: when PostgreSQL ends that session (a restart,
    * a failover, an administrator's pg_terminate_backend) the lock is gone with it, and an import would
    * be let in beside running processes. So the lock is taken again on a new connection, retried every
-   * `retryMs` until it is back; `onLost` hears each loss and each failed attempt.
+   * second until it is back; `onLost` hears each loss and each failed attempt.
    */
-  async holdServed(onLost: (error: unknown) => void = () => {}, retryMs = 1000) {
+  async holdServed(onLost: (error: unknown) => void = () => {}) {
     let released = false
     let client = await this.#lock('shared')
     const retake = async () => {
@@ -177,7 +177,7 @@ export class PostgresStore implements Store {
           return
         } catch (error) {
           onLost(error)
-          await new Promise((resolve) => setTimeout(resolve, retryMs).unref())
+          await new Promise((resolve) => setTimeout(resolve, 1000).unref())
         }
       }
     }

@@ -11,7 +11,7 @@ import type { Projection } from '../projection.js'
 import { storeMigrations } from '../schema.js'
 import type { Migration } from '../sql.js'
 import { NoDatabaseError, type Store } from '../store.js'
-import type { NewCommand, StoredEvent, SubmitResult } from '../types.js'
+import type { ImportedEvent, NewCommand, StoredEvent, StreamSnapshot, SubmitResult } from '../types.js'
 import { SqliteCycleOps } from './cycle.js'
 import { openDatabase, SqliteSql } from './executor.js'
 import { holdExclusive, holdServed } from './served-lock.js'
@@ -114,8 +114,8 @@ export class SqliteStore implements Store {
   }
 
   importEvents(
-    events: ReadonlyArray<{ streamId: string; version: number; type: string; data: unknown; metadata: Readonly<Record<string, unknown>>; recordedAt: number }>,
-    snapshots: ReadonlyArray<{ streamId: string; snapshot: { version: number; schema: string; state: unknown } }>,
+    events: readonly ImportedEvent[],
+    snapshots: readonly StreamSnapshot[],
   ): Promise<StoredEvent[]> {
     return this.sql.writeSync(() =>
       this.ops.write({
