@@ -8,9 +8,13 @@ import { inList, type Sql } from './sql.js'
  * resend. The request hash of each makes a resend recognisable (same hash: the first result) and a
  * reused seq detectable (another hash).
  *
- * `device_sync` keeps, per device, a seq up to which every number is known (a watermark). It only saves
- * reading from 1: it is always at most the truth, so a watermark that lags (a crash before it was
- * moved) costs a longer read, never a wrong answer.
+ * `device_sync` keeps, per device, a summary of its numbering up to a seq (`checked`): the gaps below
+ * it (`gaps`, JSON ranges) and the seq up to which every number is known (`contiguous`). A read then
+ * looks only above `checked` and inside those gaps (where a late resend may have filled one), not at
+ * every seq after the first gap: a device that lost part of its buffer keeps its gap forever, and each
+ * of its batches would otherwise read all it sent since. The summary is written in the write
+ * transaction from what that transaction sees; seqs are never removed, so it is always at most the
+ * truth, and a summary that lags (a crash before it was written) costs a longer read, never a wrong answer.
  */
 export interface DeviceItem {
   readonly seq: number
@@ -77,11 +81,11 @@ export class Devices {
           { device: deviceId, seq: r.seq, hash: r.requestHash, detail: r.detail, at: receivedAt },
         )
       }
-      const contiguous = (await progress(tx, deviceId)).lastContiguousSeq
+      const now = await progress(tx, deviceId)
       await tx.run(
-        `INSERT INTO device_sync (device_id, contiguous) VALUES (@device, @contiguous)
-         ON CONFLICT (device_id) DO UPDATE SET contiguous = excluded.contiguous WHERE device_sync.contiguous < excluded.contiguous`,
-        { device: deviceId, contiguous },
+        `INSERT INTO device_sync (device_id, contiguous, checked, gaps) VALUES (@device, @contiguous, @checked, @gaps)
+         ON CONFLICT (device_id) DO UPDATE SET contiguous = excluded.contiguous, checked = excluded.checked, gaps = excluded.gaps`,
+        { device: deviceId, contiguous: now.lastContiguousSeq, checked: now.highestSeq, gaps: JSON.stringify(now.gaps) },
       )
       return new Devices(tx).items(deviceId, refusals.map((r) => r.seq))
     })
@@ -101,24 +105,45 @@ export class Devices {
   }
 }
 
-/** The device's numbering from its watermark on: one index range of each table. */
-async function progress(sql: Sql, deviceId: string): Promise<Omit<DeviceSync, 'deviceId' | 'lastSeenAt'>> {
-  const from = Number((await sql.get<{ contiguous: number }>('SELECT contiguous FROM device_sync WHERE device_id = @device', { device: deviceId }))?.contiguous ?? 0)
+type Numbering = Omit<DeviceSync, 'deviceId' | 'lastSeenAt'>
+type Range = readonly [number, number]
+
+/** The device's numbering: its summary, and the seqs above it or inside the gaps it lists (one index range each). */
+async function progress(sql: Sql, deviceId: string): Promise<Numbering> {
+  const summary = await sql.get<{ checked: number; gaps: string }>('SELECT checked, gaps FROM device_sync WHERE device_id = @device', { device: deviceId })
+  const checked = Number(summary?.checked ?? 0)
+  const gaps = JSON.parse(summary?.gaps ?? '[]') as Range[]
+  const ranges: Range[] = [...gaps, [checked + 1, Number.MAX_SAFE_INTEGER]]
+  // The ranges drive the read (CROSS JOIN keeps them the outer loop on SQLite): one index range each.
+  const postgres = sql.dialect === 'postgres'
+  const within = postgres ? '(SELECT * FROM unnest(@los::bigint[], @his::bigint[]) AS r (lo, hi)) AS r' : '(SELECT value ->> 0 AS lo, value ->> 1 AS hi FROM json_each(@ranges)) AS r'
   const seqs = await sql.all<{ seq: number }>(
-    `SELECT seq FROM (SELECT device_seq AS seq FROM commands WHERE device_id = @device AND device_seq > @from
-     UNION ALL SELECT seq FROM device_refusals WHERE device_id = @device AND seq > @from) AS later ORDER BY seq`,
-    { device: deviceId, from },
+    `SELECT seq FROM (SELECT c.device_seq AS seq FROM ${within} CROSS JOIN commands c WHERE c.device_id = @device AND c.device_seq BETWEEN r.lo AND r.hi
+     UNION ALL SELECT d.seq FROM ${within} CROSS JOIN device_refusals d WHERE d.device_id = @device AND d.seq BETWEEN r.lo AND r.hi) AS found ORDER BY seq`,
+    postgres ? { device: deviceId, los: ranges.map((r) => r[0]), his: ranges.map((r) => r[1]) } : { device: deviceId, ranges },
   )
-  return numberingFrom(from, seqs.map((r) => Number(r.seq)))
+  return numbering(checked, gaps, seqs.map((r) => Number(r.seq)))
 }
 
-/** lastContiguousSeq, highestSeq and gaps, given that 1..`from` are all known and `later` (ascending) are the rest. */
-export function numberingFrom(from: number, later: readonly number[]): Omit<DeviceSync, 'deviceId' | 'lastSeenAt'> {
-  const gaps: Array<[number, number]> = []
-  let previous = from
-  for (const seq of later) {
-    if (seq > previous + 1) gaps.push([previous + 1, seq - 1])
-    previous = Math.max(previous, seq)
+/**
+ * lastContiguousSeq, highestSeq and gaps, given a summary — every seq up to `checked` is known but
+ * those in `gaps` (ascending) — and `found` (ascending): the known seqs inside those gaps or above `checked`.
+ */
+export function numbering(checked: number, gaps: readonly Range[], found: readonly number[]): Numbering {
+  const open: Array<[number, number]> = []
+  let i = 0
+  for (const [lo, hi] of gaps) {
+    let next = lo
+    for (; i < found.length && found[i]! <= hi; i++) {
+      if (found[i]! > next) open.push([next, found[i]! - 1])
+      next = Math.max(next, found[i]! + 1)
+    }
+    if (next <= hi) open.push([next, hi])
   }
-  return { lastContiguousSeq: gaps.length > 0 ? gaps[0]![0] - 1 : previous, highestSeq: previous, gaps }
+  let highest = checked
+  for (; i < found.length; i++) {
+    if (found[i]! > highest + 1) open.push([highest + 1, found[i]! - 1])
+    highest = Math.max(highest, found[i]!)
+  }
+  return { lastContiguousSeq: open.length > 0 ? open[0]![0] - 1 : highest, highestSeq: highest, gaps: open }
 }

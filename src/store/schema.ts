@@ -20,7 +20,7 @@ import type { Migration } from './sql.js'
  * tokens: device tokens (SHA-256 of the secret only).
  * waits: a stream whose saga waits for another actor's answer (its command, and the saga's step).
  * device_refusals, commands.device_seq, device_sync: offline batches — each (device, seq) names one
- *   item, a command or a refusal of a malformed one; the watermark of each device's gap-free seqs.
+ *   item, a command or a refusal of a malformed one; a summary of each device's numbering (its gaps up to a seq).
  *
  * The SQLite migrations are the ones every embedded depot has applied since its first start: never
  * edited, only added to. PostgreSQL installations start from one consolidated schema.
@@ -225,6 +225,17 @@ export const storeMigrations: readonly Migration[] = [
     `,
   ),
 
+  sqlite(
+    // The numbering's summary (see devices.ts): the gaps below `checked`, so a read looks above it and
+    // inside them only. A watermark kept so far is a summary without gaps up to it.
+    'inbox/7-device-sync-gaps',
+    `
+      ALTER TABLE device_sync ADD COLUMN checked INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE device_sync ADD COLUMN gaps TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(gaps));
+      UPDATE device_sync SET checked = contiguous;
+    `,
+  ),
+
   postgres(
     'pg/1-store',
     `
@@ -367,6 +378,14 @@ export const storeMigrations: readonly Migration[] = [
         device_id  TEXT   PRIMARY KEY,
         contiguous BIGINT NOT NULL
       );
+    `,
+  ),
+  postgres(
+    'pg/3-device-sync-gaps',
+    `
+      ALTER TABLE device_sync ADD COLUMN checked BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE device_sync ADD COLUMN gaps TEXT NOT NULL DEFAULT '[]' CHECK (gaps::json IS NOT NULL);
+      UPDATE device_sync SET checked = contiguous;
     `,
   ),
 ]

@@ -208,6 +208,18 @@ eachAdapter(t, "a device's numbering: items by seq, refusals that keep a seq, th
   t.match(await store.devices.sync('dev'), { lastContiguousSeq: 5, highestSeq: 5, gaps: [] }, 'read past a watermark that lags')
   await store.devices.refuse('dev', [], 11)
   t.equal((await store.sql.get<{ contiguous: number }>("SELECT contiguous FROM device_sync WHERE device_id = 'dev'"))!.contiguous, 5, 'the watermark moved')
+  // A device that lost part of its buffer: its gaps stay, summarised, and a late resend still fills one.
+  await store.submit([item(7), item(9)])
+  await store.devices.refuse('dev', [], 12)
+  const summary = () => store.sql.get<{ contiguous: number; checked: number; gaps: string }>("SELECT contiguous, checked, gaps FROM device_sync WHERE device_id = 'dev'")
+  t.match(await summary(), { contiguous: 5, checked: 9, gaps: '[[6,6],[8,8]]' }, 'the summary: known up to 9 but for its gaps')
+  await store.submit([item(8), item(11)])
+  t.match(await store.devices.sync('dev'), { lastContiguousSeq: 5, highestSeq: 11, gaps: [[6, 6], [10, 10]] }, 'a gap below the summary filled late, and new ones above it')
+  await store.devices.refuse('dev', [{ seq: 6, requestHash: 'bad6', detail: 'malformed' }], 13)
+  t.match(await summary(), { contiguous: 9, checked: 11, gaps: '[[10,10]]' })
+  // The read looks only above the summary and inside its gaps: a summary that claimed seq 10 would be believed.
+  await store.sql.write((tx) => tx.run("UPDATE device_sync SET gaps = '[]', contiguous = 11 WHERE device_id = 'dev'"))
+  t.match(await store.devices.sync('dev'), { lastContiguousSeq: 11, gaps: [] }, 'negative control: the rows below the summary are not read again')
   t.match(await store.devices.sync('nobody'), { lastContiguousSeq: 0, highestSeq: 0, gaps: [], lastSeenAt: null })
 })
 
