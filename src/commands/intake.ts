@@ -348,6 +348,16 @@ export class CommandIntake {
     return settled.every((r) => r !== null) ? { kind: 'decided', report, replayed } : queued
   }
 
+  /**
+   * Why no new command would be taken in now (the same bound `submit` and `submitBatch` apply), or
+   * null. A cheap look before a large body is read: a batch refused after its 1000 items were parsed,
+   * checked and hashed costs nearly what a decided one does.
+   */
+  async refusesNew(): Promise<string | null> {
+    const depth = (await this.#inboxDepth()) + this.deps.sink.backlog()
+    return depth >= this.options.maxPending ? `${depth} commands are waiting to be decided` : null
+  }
+
   async #inboxDepth(): Promise<number> {
     const now = this.deps.clock()
     // Parked shipments' commands wait for an admin: one parked backlog must not throttle everyone.

@@ -62,6 +62,13 @@ t.test('admission control on inbox depth: 503 + Retry-After, nothing written', a
   t.ok(Number(/^(\d+)/.exec(refused.body.detail)![1]) >= 3, 'at or above WAYBILL_MAX_PENDING')
   t.equal(await api.service.storage.store.inbox.countPending(), 3 + extra - 1, 'the refused command was not recorded')
   t.equal(sqliteDb(api.service.storage).prepare('SELECT count(*) FROM commands WHERE stream_id = ?').pluck().get(`Q-${2 + extra}`), 0)
+  // An offline batch is refused before its body is read: even a body that is not JSON gets the 503 (not a 400).
+  const batch = await api.request('POST', '/batches', { items: [{ seq: 1, shipmentId: 'QB-1', command: { type: 'REGISTER' } }] })
+  t.equal(batch.status, 503)
+  t.equal(batch.headers['retry-after'], '1')
+  t.match(batch.body, { type: '/problems/unavailable', detail: /^\d+ commands are waiting to be decided; the batch was not read/ })
+  t.equal((await api.request('POST', '/batches', '{"items": [')).status, 503, 'the body was not parsed')
+  t.equal(await api.service.storage.store.inbox.countPending(), 3 + extra - 1, 'nothing of the batch was recorded')
 })
 
 t.test('admission control counts a burst: commands taken in since the last count and not yet committed', async (t) => {

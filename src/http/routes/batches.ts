@@ -173,6 +173,13 @@ export const batchRoutes: FastifyPluginAsyncTypebox<BatchRoutesOptions> = async 
     {
       bodyLimit: batchBodyLimit,
       config: { allow: writers, itemsCheckedAlone: true },
+      // Admission before the body is read (after authentication): a full inbox refuses at once, as the
+      // single route refuses a resend then too; `submitBatch` checks again once the items are in.
+      preParsing: async (_request, reply, payload) => {
+        const full = await intake.refusesNew()
+        if (full !== null) return sendProblem(reply, problem('unavailable', `${full}; the batch was not read; retry it`), { 'retry-after': '1' })
+        return payload
+      },
       schema: {
         summary: 'Upload scans made offline, numbered by the device (1–1000 items)',
         description:
