@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 
 /**
@@ -153,7 +154,7 @@ export async function paced(options: { url: string; token: string; seconds: numb
  * the other (fresh shipments, REGISTER → ASSIGN → SHIP → DELIVER each, numbered by one device's seq
  * counter). `rps` counts items answered 200/201; p50/p99 are whole-batch latencies.
  */
-export async function batchLoad(options: { url: string; token: string; seconds: number; connections: number; items: number; pids: number[] }): Promise<LoadResult & { batches: number }> {
+export async function batchLoad(options: { url: string; token: string; seconds: number; connections: number; items: number; pids: number[] }): Promise<LoadResult & { batches: number; refused: number }> {
   const { Agent, request } = await import('node:http')
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections })
   const target = new URL(options.url)
@@ -165,15 +166,16 @@ export async function batchLoad(options: { url: string; token: string; seconds: 
   let accepted = 0
   let non2xx = 0
   let failures = 0
+  let refused = 0
   const post = (body: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
+    new Promise<{ status: number; text: string; retryAfter: number }>((resolve, reject) => {
       const req = request(
         { agent, host: target.hostname, port: target.port, method: 'POST', path: '/batches', headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (res) => {
           let text = ''
           res.setEncoding('utf8')
           res.on('data', (chunk: string) => (text += chunk))
-          res.on('end', () => resolve({ status: res.statusCode!, text }))
+          res.on('end', () => resolve({ status: res.statusCode!, text, retryAfter: Number(res.headers['retry-after'] ?? 1) }))
         },
       )
       req.on('error', reject)
@@ -186,9 +188,17 @@ export async function batchLoad(options: { url: string; token: string; seconds: 
       while (performance.now() < end) {
         const items = Array.from({ length: options.items }, (_, i) => ({ seq: ++seq, shipmentId: `${prefix}-${shipment + Math.floor(i / 4)}`, command: steps[i % 4] }))
         shipment += Math.ceil(options.items / 4)
+        const body = JSON.stringify({ items })
         const started = performance.now()
         try {
-          const res = await post(JSON.stringify({ items }))
+          let res = await post(body)
+          // Admission control: a scanner app waits as told (Retry-After) and sends the same batch again.
+          while (res.status === 503 && performance.now() < end) {
+            refused++
+            await sleep(res.retryAfter * 1000)
+            res = await post(body)
+          }
+          if (res.status === 503) break
           latencies.push(performance.now() - started)
           if (res.status !== 200) {
             non2xx++
@@ -207,5 +217,5 @@ export async function batchLoad(options: { url: string; token: string; seconds: 
   const cpu = options.pids.map(cpuMs).reduce((sum, after, i) => sum + after - cpuBefore[i]!, 0)
   latencies.sort((a, b) => a - b)
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
-  return { requests: accepted, rps: accepted / options.seconds, p50: q(0.5), p99: q(0.99), non2xx, errors: failures, cpuMsPerCommand: cpu / Math.max(1, accepted), batches: latencies.length }
+  return { requests: accepted, rps: accepted / options.seconds, p50: q(0.5), p99: q(0.99), non2xx, errors: failures, cpuMsPerCommand: cpu / Math.max(1, accepted), batches: latencies.length, refused }
 }
