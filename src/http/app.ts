@@ -32,7 +32,14 @@ import { shipmentRoutes } from './routes/shipments.js'
 import { truckRoutes } from './routes/trucks.js'
 import { registerOpenApi } from './openapi.js'
 import { RequestLog } from './request-log.js'
-import { findUncleanText, validatorCompiler } from '../commands/validation.js'
+import { findUncleanText, FirstUse, validatorCompiler } from '../commands/validation.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Compiles every route's validators and serializers now (they are compiled on first use); how many. */
+    compileSchemas(): number
+  }
+}
 
 /**
  * The HTTP edge, without `listen`: capabilities come in as options, so tests drive it with `inject`
@@ -103,6 +110,7 @@ export function socketTimeouts(options: Pick<AppOptions, 'requestTimeoutMs' | 'a
 
 export async function buildApp(deps: AppDeps, options: AppOptions): Promise<FastifyInstance> {
   const timeouts = socketTimeouts(options)
+  const schemas = new FirstUse()
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: 16 * 1024,
@@ -121,9 +129,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
     // Behind a reverse proxy: the client is the address X-Forwarded-For names, as far as these proxies vouch.
     trustProxy: options.trustProxy && options.trustProxy.length > 0 ? [...options.trustProxy] : false,
     return503OnClosing: true,
-    // Response serializers compiled on a route's first answer with each status, not at start-up (as the
-    // validators are, see validatorCompiler): compiling them all was a quarter of a `serve`'s start-up CPU.
-    schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse } },
+    // Response serializers compiled on a route's first answer with each status, as the validators are
+    // on a route's first request (FirstUse): compiling them all made a serve's start-up CPU 1.5× as long.
+    schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse(schemas) } },
     // One line per command or batch at info (the routes write it), a refused request at info, the rest at debug.
     logController: new RequestLog(),
     // A valid incoming X-Request-Id is kept (traceable from the scanner), else one is made. With a
@@ -162,7 +170,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
       done(where === null ? null : new InvalidText(`body${where === '/' ? '' : where} is not well-formed Unicode text (a lone surrogate or NUL)`), where === null ? value : undefined)
     })
   })
-  app.setValidatorCompiler(validatorCompiler())
+  app.setValidatorCompiler(validatorCompiler(schemas))
+  app.decorate('compileSchemas', () => schemas.compileAll())
   app.setErrorHandler(handleError)
   app.setNotFoundHandler(notFoundHandler)
   // Callback-style hooks: they run on every request, so no promise is made for them.
@@ -271,11 +280,13 @@ export function isMeasuredPressure(type: string, value: number | undefined): boo
   return !(type === 'eventLoopDelay' && (value === undefined || !Number.isFinite(value)))
 }
 
-/** fast-json-stringify, as Fastify uses it, with each serializer compiled when first called. */
-function serializersOnFirstUse(...factory: Parameters<SerializerSelector.SerializerFactory>): SerializerSelector.SerializerCompiler {
-  const compile = SerializerSelector()(...factory)
-  return (route) => {
-    let serialize: SerializerSelector.Serializer | undefined
-    return (document) => (serialize ??= compile(route))(document)
+/** fast-json-stringify, as Fastify uses it, with each serializer compiled when first called (see FirstUse). */
+function serializersOnFirstUse(schemas: FirstUse): SerializerSelector.SerializerFactory {
+  return (...factory) => {
+    const compile = SerializerSelector()(...factory)
+    return (route) => {
+      const serializer = schemas.defer(() => compile(route))
+      return (document) => serializer()(document)
+    }
   }
 }

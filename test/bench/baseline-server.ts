@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify from 'fastify'
 import { Type } from 'typebox'
-import { validatorCompiler } from '../../src/commands/validation.js'
+import { FirstUse, validatorCompiler } from '../../src/commands/validation.js'
 import { CommandBody, ShipmentParams } from '../../src/http/schemas.js'
 import { openDatabase } from '../../src/store/sqlite/executor.js'
 
@@ -33,7 +33,7 @@ type Row = { shipment_id: string; state: string; version: number; truck_id: stri
 const view = (r: Row) => ({ shipmentId: r.shipment_id, state: r.state, version: r.version, truckId: r.truck_id, registeredAt: new Date(r.registered_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString() })
 
 const app = Fastify({ bodyLimit: 16384 }).withTypeProvider<TypeBoxTypeProvider>()
-app.setValidatorCompiler(validatorCompiler())
+app.setValidatorCompiler(validatorCompiler(new FirstUse()))
 app.post('/shipments/:shipmentId/commands', { schema: { params: ShipmentParams, body: CommandBody, response: { 200: Type.Any(), 201: Type.Any(), 401: Type.Any(), 404: Type.Any(), 409: Type.Any() } } }, async (request, reply) => {
   if (request.headers.authorization !== `Bearer ${token}`) return reply.code(401).send({ status: 401 })
   const { shipmentId } = request.params

@@ -175,7 +175,7 @@ export async function batchLoad(options: { url: string; token: string; seconds: 
           let text = ''
           res.setEncoding('utf8')
           res.on('data', (chunk: string) => (text += chunk))
-          res.on('end', () => resolve({ status: res.statusCode!, text, retryAfter: Number(res.headers['retry-after'] ?? 1) }))
+          res.on('end', () => resolve({ status: res.statusCode!, text, retryAfter: Number(res.headers['retry-after']) || 1 }))
         },
       )
       req.on('error', reject)

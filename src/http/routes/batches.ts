@@ -173,8 +173,10 @@ export const batchRoutes: FastifyPluginAsyncTypebox<BatchRoutesOptions> = async 
     {
       bodyLimit: batchBodyLimit,
       config: { allow: writers, itemsCheckedAlone: true },
-      // Admission before the body is read (after authentication): a full inbox refuses at once, as the
-      // single route refuses a resend then too; `submitBatch` checks again once the items are in.
+      // Admission before the body is read (after authentication): while the inbox is full every batch
+      // is refused at once, a resend of answered items too (it is answered once the backlog is below
+      // the bound; unlike a single command's retry, which is answered from the log before the check).
+      // `submitBatch` checks again once the items are in.
       preParsing: async (_request, reply, payload) => {
         const full = await intake.refusesNew()
         if (full !== null) return sendProblem(reply, problem('unavailable', `${full}; the batch was not read; retry it`), { 'retry-after': '1' })
