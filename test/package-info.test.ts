@@ -28,7 +28,7 @@ t.test('test:unit and test:integration partition the test files', async (t) => {
   const { scripts } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
   t.equal(scripts.test, 'tap', 'npm test runs every file')
   t.match(scripts.pretest, /npm run build/, 'after a build')
-  t.notMatch(scripts['pretest:unit'] ?? '', /build/, 'test:unit does not build (so it must not need dist/)')
+  t.notMatch(scripts['pretest:unit'] ?? '', /npm run build/, 'test:unit does not build (so it must not need dist/)')
   t.match(scripts['pretest:integration'], /npm run build/)
   const excludes = [...scripts['test:unit']!.matchAll(/--exclude=(?:'([^']+)'|(\S+))/g)].map((m) => m[1] ?? m[2]!)
   const integration = scripts['test:integration']!.split(/\s+/).slice(1).filter((arg) => !arg.startsWith('-'))
