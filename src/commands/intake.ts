@@ -130,8 +130,8 @@ export class CommandIntake {
     }
     // Undecided in the inbox plus submitted here and not yet committed: a backlog is refused at the
     // door, not queued in memory without bound.
-    const depth = (await this.#inboxDepth()) + sink.backlog()
-    if (depth >= this.options.maxPending) return { kind: 'unavailable', why: `${depth} commands are waiting to be decided` }
+    const full = await this.refusesNew()
+    if (full !== null) return { kind: 'unavailable', why: full }
     const commandId = newCommandId(clock())
     // Listen before submitting: the cycle that commits the command may decide it at once, and its
     // report can arrive before the answer to the submission itself.
@@ -226,10 +226,8 @@ export class CommandIntake {
         })
       }
     })
-    if (fresh.length > 0) {
-      const depth = (await this.#inboxDepth()) + this.deps.sink.backlog()
-      if (depth >= this.options.maxPending) return { kind: 'unavailable', why: `${depth} commands are waiting to be decided; the batch was not recorded` }
-    }
+    const full = fresh.length > 0 ? await this.refusesNew() : null
+    if (full !== null) return { kind: 'unavailable', why: `${full}; the batch was not recorded` }
     const taken: number[] = []
     for (const [r, run] of runsOf(fresh, request.respondAsync).entries()) {
       // The items before have their outcomes (or the reply timeout passed) before this run is committed.
@@ -349,9 +347,10 @@ export class CommandIntake {
   }
 
   /**
-   * Why no new command would be taken in now (the same bound `submit` and `submitBatch` apply), or
-   * null. A cheap look before a large body is read: a batch refused after its 1000 items were parsed,
-   * checked and hashed costs nearly what a decided one does.
+   * Why no new command is taken in now, or null: the undecided commands in the inbox plus those
+   * submitted here and not yet committed, against `maxPending`. `submit` and `submitBatch` apply it;
+   * the batch route also looks before reading a body (a batch refused after its 1000 items were
+   * parsed, checked and hashed costs nearly what a decided one does).
    */
   async refusesNew(): Promise<string | null> {
     const depth = (await this.#inboxDepth()) + this.deps.sink.backlog()

@@ -130,7 +130,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
     trustProxy: options.trustProxy && options.trustProxy.length > 0 ? [...options.trustProxy] : false,
     return503OnClosing: true,
     // Response serializers compiled on a route's first answer with each status, as the validators are
-    // on a route's first request (FirstUse): compiling them all made a serve's start-up CPU 1.5× as long.
+    // on a route's first request (see FirstUse).
     schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse(schemas) } },
     // One line per command or batch at info (the routes write it), a refused request at info, the rest at debug.
     logController: new RequestLog(),

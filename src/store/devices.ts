@@ -129,7 +129,7 @@ async function progress(sql: Sql, deviceId: string): Promise<Numbering> {
  * lastContiguousSeq, highestSeq and gaps, given a summary — every seq up to `checked` is known but
  * those in `gaps` (ascending) — and `found` (ascending): the known seqs inside those gaps or above `checked`.
  */
-export function numbering(checked: number, gaps: readonly Range[], found: readonly number[]): Numbering {
+function numbering(checked: number, gaps: readonly Range[], found: readonly number[]): Numbering {
   const open: Array<[number, number]> = []
   let i = 0
   for (const [lo, hi] of gaps) {
