@@ -3,7 +3,6 @@ import type { Config } from './config.js'
 import { ShipmentQueries } from './projections/queries.js'
 import { reviewProjection } from './projections/review.js'
 import { shipmentsProjection } from './projections/shipments.js'
-import { statsProjection } from './projections/stats.js'
 import { trucksProjection } from './projections/trucks.js'
 import type { Projection } from './store/projection.js'
 import type { Store } from './store/store.js'
@@ -21,7 +20,7 @@ export interface Storage {
 }
 
 /** Each projection reads only its own tables (see store/projection.ts), so their order does not matter. */
-export const projections: readonly Projection[] = [statsProjection, shipmentsProjection, trucksProjection, reviewProjection]
+export const projections: readonly Projection[] = [shipmentsProjection, trucksProjection, reviewProjection]
 
 export interface OpenOptions {
   /** For commands that read an installation's data: a missing database is an error, not a new one. */

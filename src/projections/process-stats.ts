@@ -12,9 +12,10 @@ import { truckKind } from '../../machines/truck/index.js'
 import { inList, type Sql } from '../store/sql.js'
 
 /**
- * The process map's numbers (`GET /stats`), read from the stats read models, never by scanning the
- * log: shipments per state now; within a time window, dwell time per state (p50/p95 of the stays that
- * ended in it), traffic per chart transition and rejections per (state, command, reason) — of the
+ * The process map's numbers (`GET /stats`), read from the read models, never by scanning the log:
+ * shipments per state now (`shipments`); within a time window, dwell time per state (p50/p95 of the stays that
+ * ended in it) and traffic per chart transition (the shipment rows of `review_steps`: one per event, with
+ * the stay it ended), rejections per (state, command, reason) — of the
  * shipments' commands sent by scanners (a truck's refusals are on the truck chart's numbers, and a
  * message between actors is no scanner's command: an ASSIGN refused because the truck is full is one
  * rejection, not also its truck's refused LOAD); and the shipments stuck in a state longer than a threshold.
@@ -55,15 +56,15 @@ export class ProcessStats {
     const counts = new Map((await sql.all<{ state: StateName; n: number }>('SELECT state, count(*) AS n FROM shipments GROUP BY state')).map((r) => [r.state, r.n]))
     const moving = shipmentStates.filter((s) => !finalStates.has(s))
 
-    // A stay ended in the window: a transition out of the state (from_since is set only then). One
-    // pass over the window's range: each stay ranked within its state, and only the ranks p50 and p95
+    // A stay ended in the window: a step out of the state (stay_ms is set only then). One pass over
+    // the window's range: each stay ranked within its state, and only the ranks p50 and p95
     // (min(n − 1, ⌊p·n⌋), counted from 0) come back.
     const ranked = await sql.all<{ state: StateName; n: number; i: number; d: number }>(
       `SELECT state, n, i, d FROM (
-         SELECT from_state AS state, at - from_since AS d,
-                row_number() OVER (PARTITION BY from_state ORDER BY at - from_since) - 1 AS i,
+         SELECT from_state AS state, stay_ms AS d,
+                row_number() OVER (PARTITION BY from_state ORDER BY stay_ms) - 1 AS i,
                 count(*) OVER (PARTITION BY from_state) AS n
-         FROM transitions WHERE at BETWEEN @from AND @to AND from_since IS NOT NULL
+         FROM review_steps WHERE at BETWEEN @from AND @to AND kind = 'shipment' AND stay_ms IS NOT NULL
        ) AS stays
        WHERE i = CASE WHEN n / 2 > n - 1 THEN n - 1 ELSE n / 2 END
           OR i = CASE WHEN (95 * n) / 100 > n - 1 THEN n - 1 ELSE (95 * n) / 100 END`,
@@ -89,7 +90,7 @@ export class ProcessStats {
 
     const traffic = new Map<string, number>()
     for (const row of await sql.all<{ from_state: StateName; command: MachineCommandType; n: number }>(
-      'SELECT from_state, command, count(*) AS n FROM transitions WHERE at BETWEEN @from AND @to GROUP BY from_state, command',
+      "SELECT from_state, command, count(*) AS n FROM review_steps WHERE at BETWEEN @from AND @to AND kind = 'shipment' GROUP BY from_state, command",
       { from, to },
     )) {
       const transition = transitionFrom(row.from_state, row.command)

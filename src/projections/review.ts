@@ -12,6 +12,7 @@ import type { StoredEvent } from '../store/types.js'
  *   whether a scanner sent it or it was a message between actors), who (device, operator, from the
  *   event's metadata), from which state to which, how long the stay it ended lasted, the lead time
  *   from registration on a delivery, the shipment's destination and truck. Windows are ranges of `at`.
+ *   `/stats` reads its traffic and dwell times here too (process-stats.ts).
  * - `review_shipments`: each shipment's state now and since when, its destination and truck, when it
  *   was registered, and the departure that shipped it (state lists sorted by time in state).
  * - `review_destinations`: shipments now per (destination, state), kept as counters (a year of
@@ -166,6 +167,15 @@ export const reviewProjection: Projection<Statement> = {
         CREATE INDEX review_departures_at ON review_departures (at);
         CREATE INDEX review_departures_command ON review_departures (command_id);
       `,
+    },
+    {
+      // /stats used to read its own copy of every shipment step (the stats projection: `transitions`,
+      // `stats_stays`); it reads review_steps now, two statements fewer per event. Every row of both is
+      // derived from the log; an installation whose review tables predate its history fills them with
+      // `waybill projections rebuild`.
+      id: 'projections/8-stats-from-review',
+      sqlite: 'DROP TABLE IF EXISTS transitions; DROP TABLE IF EXISTS stats_stays;',
+      postgres: 'DROP TABLE IF EXISTS transitions; DROP TABLE IF EXISTS stats_stays;',
     },
   ],
   // Parameters in a SELECT list are cast: PostgreSQL does not infer their types from the target columns.

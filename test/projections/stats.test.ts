@@ -3,7 +3,7 @@ import t from 'tap'
 import type { ShipmentCommand } from '../../machines/shipment/index.js'
 import { ProcessStats } from '../../src/projections/process-stats.js'
 import { shipmentsProjection } from '../../src/projections/shipments.js'
-import { statsProjection } from '../../src/projections/stats.js'
+import { reviewProjection } from '../../src/projections/review.js'
 import { openStorage } from '../../src/storage.js'
 import { openSqliteStore } from '../../src/store/sqlite/store.js'
 import type { StoredEvent } from '../../src/store/types.js'
@@ -74,7 +74,7 @@ t.test('process stats from the read models, and a rebuild that yields the live r
 
   // Rebuilt from the log: the live read models, row for row, and the same numbers.
   const tables = (table: string) => JSON.stringify(sqliteDb(storage).prepare(`SELECT * FROM ${table} ORDER BY 1, 2, 3`).all())
-  const readModels = ['shipments', 'transitions', 'stats_stays']
+  const readModels = ['shipments', ...reviewProjection.tables]
   const live = readModels.map(tables)
   const before = JSON.stringify(await read())
   await storage.store.rebuildProjections()
@@ -83,10 +83,10 @@ t.test('process stats from the read models, and a rebuild that yields the live r
   const events: StoredEvent[] = []
   for await (const event of storage.store.events.iterate()) events.push(event)
 
-  // Computed from the events (and its own table) alone: applied before or after the shipments
-  // projection, the stats projection writes the same rows.
+  // Computed from the events (and its own tables) alone: applied before or after the shipments
+  // projection, the review projection (the stats' steps) writes the same rows.
   // A store whose projections run in the other order: the log imported (applied live), then rebuilt.
-  const reversed = await openSqliteStore({ file: join(tempDir(t), 'reversed.db'), busyTimeoutMs: 100, projections: [shipmentsProjection, statsProjection] })
+  const reversed = await openSqliteStore({ file: join(tempDir(t), 'reversed.db'), busyTimeoutMs: 100, projections: [reviewProjection, shipmentsProjection] })
   t.teardown(() => reversed.close())
   const reversedTables = () => readModels.map((table) => JSON.stringify(reversed.db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2, 3`).all()))
   await reversed.importEvents(events, [])
@@ -108,4 +108,23 @@ t.test('process stats from the read models, and a rebuild that yields the live r
   const { rejections: _r, ...withoutRejections } = await read()
   const { rejections: _b, ...bareWithoutRejections } = bareStats
   t.same(bareWithoutRejections, withoutRejections, 'the read models agree (rejections live in the inbox, not in events)')
+})
+
+t.test('an installation upgraded from the stats projection: its copies of the steps are dropped', async (t) => {
+  const file = join(tempDir(t), 'upgraded.db')
+  const first = await openStorage({ databaseFile: file, databaseUrl: undefined, busyTimeoutMs: 100, bootstrapToken: undefined })
+  const tablesOf = (db: ReturnType<typeof sqliteDb>) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]).sort()
+  t.notOk(tablesOf(sqliteDb(first)).includes('transitions'), 'a new database never has them')
+  // As the version before this one left it: its tables there, the dropping migration not applied.
+  sqliteDb(first).exec(`
+    CREATE TABLE transitions (position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, from_since INTEGER, command TEXT);
+    CREATE TABLE stats_stays (stream_id TEXT PRIMARY KEY, state TEXT NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID;
+    DELETE FROM migrations WHERE id = 'projections/8-stats-from-review';
+  `)
+  await first.close()
+  const upgraded = await openStorage({ databaseFile: file, databaseUrl: undefined, busyTimeoutMs: 100, bootstrapToken: undefined })
+  t.teardown(() => upgraded.close())
+  const tables = tablesOf(sqliteDb(upgraded))
+  t.notOk(tables.includes('transitions') || tables.includes('stats_stays'), 'dropped by the migration')
+  t.ok(tables.includes('review_steps'))
 })
