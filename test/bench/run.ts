@@ -239,7 +239,11 @@ async function profileSection() {
 async function inProcessSections() {
   if (sections.has('profile')) await profileSection()
   if (sections.has('departure')) print(await departureBench({ seconds, rounds, connections, scope, note }))
-  if (sections.has('postgres')) print(await postgresBench({ seconds, rounds, connections, scope, note }))
+  if (sections.has('postgres')) {
+    // The two baselines alternate with the installations: PostgreSQL's ratios to them share the run's conditions.
+    const baselines = await Promise.all([startBaseline(), startBaseline(false)])
+    print(await postgresBench({ seconds, rounds, connections, scope, note, baselines: baselines.map((b) => ({ name: b.name, urls: [b.url], pids: b.pids, stop: b.stop })) }))
+  }
   if (sections.has('micro')) {
     note('micro-benchmarks')
     print(['## In process (no HTTP, no Redis), real SQLite file, synchronous=FULL', '', ...(await micro(tempDir(scope, 'waybill-micro-')))])
