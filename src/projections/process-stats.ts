@@ -13,12 +13,13 @@ import { inList, type Sql } from '../store/sql.js'
 
 /**
  * The process map's numbers (`GET /stats`), read from the read models, never by scanning the log:
- * shipments per state now (`shipments`); within a time window, dwell time per state (p50/p95 of the stays that
- * ended in it) and traffic per chart transition (the shipment rows of `review_steps`: one per event, with
- * the stay it ended), rejections per (state, command, reason) — of the
- * shipments' commands sent by scanners (a truck's refusals are on the truck chart's numbers, and a
- * message between actors is no scanner's command: an ASSIGN refused because the truck is full is one
- * rejection, not also its truck's refused LOAD); and the shipments stuck in a state longer than a threshold.
+ * shipments per state now (`shipments`); within a time window, dwell time per state (p50/p95 of the
+ * stays that ended in it) and traffic per chart transition (the shipment rows of `review_steps`: one
+ * per event, with the stay it ended); rejections per (state, command, reason) — of the shipments'
+ * commands sent by scanners (a truck's refusals are on the truck chart's numbers, and a message
+ * between actors is no scanner's command: an ASSIGN refused because the truck is full is one
+ * rejection, not also its truck's refused LOAD); and the shipments stuck in a state longer than a
+ * threshold.
  */
 export interface StatsWindow {
   /** Epoch ms, inclusive; undefined = since the beginning / until now. */
