@@ -17,6 +17,7 @@ import { Metrics } from './metrics.js'
 import { packageVersion } from './package-info.js'
 import { FeedHub } from './projections/feed-hub.js'
 import { ProcessStats } from './projections/process-stats.js'
+import { missingReviewHistory, reviewHistoryAdvice } from './projections/review-queries.js'
 import { TruckQueries } from './projections/truck-queries.js'
 import { PartitionQueues } from './queue/partition-queues.js'
 import { partitionOf } from './queue/partitions.js'
@@ -119,9 +120,10 @@ export const logRedaction = { paths: ['req.headers.authorization', 'token'], cen
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino(
     { level: config.logLevel, timestamp: pino.stdTimeFunctions.isoTime, redact: logRedaction },
-    // maxWrite: lines wait for the pipe in chunks of at most 4 KiB. sonic-boom measures the byte length
-    // of the chunk it appends to on every line, copying it whole: with its 16 KiB default, a burst of
-    // answers copied about 8 KB per line (measured under load; 1.4 µs of CPU per line).
+    // maxWrite: lines wait for the pipe grouped into chunks of up to 4 KiB (a longer line is a chunk
+    // of its own). sonic-boom measures the byte length of the chunk it appends to on every line,
+    // copying it whole: with its 16 KiB default, a burst of answers copied about 8 KB per line
+    // (measured under load; 1.4 µs of CPU per line).
     pino.destination({ dest: 1, sync: false, maxWrite: 4096 }),
   )
 }
@@ -136,6 +138,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const tls = options.api ? readTls(config) : undefined
   const storage = await openStorage(config, clock)
   const { store } = storage
+  if (options.api) {
+    const gap = await missingReviewHistory(store.sql)
+    if (gap) log.warn(gap, reviewHistoryAdvice(gap))
+  }
   // Held for the process's life: `events import` is refused meanwhile (the store's served lock).
   let served: { release(): Promise<void> }
   try {

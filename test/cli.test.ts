@@ -228,7 +228,7 @@ t.test('the waybill CLI', async (t) => {
     t.equal(rebuilt.stderr.split('\n').filter((l) => l.startsWith('events applied')).length, 1, 'a quick rebuild prints its progress once')
     const checks = await waybill(['doctor', '--json'], env)
     t.equal(checks.code, 0, checks.stdout)
-    t.match(JSON.parse(checks.stdout), [{ name: 'config', status: 'ok' }, { name: 'node', status: 'ok' }, { name: 'disk' }, { name: 'sqlite', status: 'ok' }, { name: 'redis', status: 'ok' }])
+    t.match(JSON.parse(checks.stdout), [{ name: 'config', status: 'ok' }, { name: 'node', status: 'ok' }, { name: 'disk' }, { name: 'sqlite', status: 'ok' }, { name: 'read models', status: 'ok' }, { name: 'redis', status: 'ok' }])
     const broken = await waybill(['doctor'], { ...env, REDIS_URL: 'redis://127.0.0.1:1' })
     t.equal(broken.code, 1)
     t.match(broken.stdout, /FAIL\s+redis/)

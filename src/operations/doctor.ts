@@ -5,6 +5,7 @@ import { supportedNode } from '../package-info.js'
 import { findExecutable, probeRedis } from '../queue/embedded-redis.js'
 import { call, clientReady, createRedisClient, quit, refusalAdvice } from '../queue/redis.js'
 import { heartbeatScript, ownershipKeys } from '../queue/leases.js'
+import { missingReviewHistory, reviewHistoryAdvice } from '../projections/review-queries.js'
 import { openStore, projections } from '../storage.js'
 import type { InstallationInfo } from '../store/installation.js'
 import { missingMigrations } from '../store/migrate.js'
@@ -14,7 +15,8 @@ import type { Store } from '../store/store.js'
 /**
  * `doctor`: what an IT person checks first — configuration, the data directory and its free space,
  * the database (SQLite: mode, migrations, a quick check; PostgreSQL: reachable, version, primary or
- * standby, migrations; both: what is waiting), Redis (or the embedded fallback) and Node. Each check
+ * standby, migrations; both: what is waiting, whether the review read model covers the whole log),
+ * Redis (or the embedded fallback) and Node. Each check
  * is ok / warn / fail with the reason; any fail makes the command exit non-zero.
  */
 export interface Check {
@@ -69,6 +71,10 @@ export async function doctor(config: Config, env: Record<string, string | undefi
         const standby = (await store.sql.get<{ s: boolean }>('SELECT pg_is_in_recovery() AS s'))!.s
         const detail = `${store.location}: PostgreSQL ${version}, ${standby ? 'a STANDBY (read-only): point WAYBILL_DATABASE_URL at the primary' : 'primary'}, ${missing.length === 0 ? 'migrations complete' : `missing migrations ${missing.join(', ')}`}, ${counts}`
         add('postgres', !standby && missing.length === 0 ? (parked ? 'warn' : 'ok') : 'fail', detail)
+      }
+      if (missing.length === 0) {
+        const gap = await missingReviewHistory(store.sql)
+        add('read models', gap ? 'warn' : 'ok', gap ? reviewHistoryAdvice(gap) : 'the review read model covers the whole log')
       }
     } catch (error) {
       add(database, 'fail', `${config.databaseUrl ? 'WAYBILL_DATABASE_URL' : config.databaseFile}: ${(error as Error).message}`)

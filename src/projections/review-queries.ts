@@ -138,6 +138,34 @@ interface RefusedRow {
   late: number
 }
 
+/**
+ * The review read model holds a row per event of the log (`review_steps`). An installation whose
+ * history predates the review tables (their migration created them empty) has no rows for the events
+ * before them: neither the process map nor `/stats` shows that period until `waybill projections
+ * rebuild` replays the log into every read model. Two index seeks: the first event, the first step.
+ */
+export interface ReviewHistoryGap {
+  readonly firstEvent: number
+  /** The first event that has its step (null: none has). */
+  readonly firstStep: number | null
+}
+
+export async function missingReviewHistory(sql: Sql): Promise<ReviewHistoryGap | null> {
+  const row = await sql.get<{ first_event: number | string | null; first_step: number | string | null }>(
+    'SELECT (SELECT min(position) FROM events) AS first_event, (SELECT min(position) FROM review_steps) AS first_step',
+  )
+  if (!row || row.first_event === null) return null
+  const firstEvent = Number(row.first_event)
+  const firstStep = row.first_step === null ? null : Number(row.first_step)
+  return firstStep === null || firstStep > firstEvent ? { firstEvent, firstStep } : null
+}
+
+/** What an operator reads (start-up log, `waybill doctor`) when the review read model misses history. */
+export function reviewHistoryAdvice(gap: ReviewHistoryGap): string {
+  const which = gap.firstStep === null ? `from position ${gap.firstEvent} on` : `at positions ${gap.firstEvent}–${gap.firstStep - 1}`
+  return `the review read model (the process map, /stats) has no rows for the log's events ${which}: run \`waybill projections rebuild\` once (it replays the log into every read model)`
+}
+
 export class ReviewQueries {
   readonly #sql: Sql
   readonly #trucks: TruckQueries

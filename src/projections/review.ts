@@ -171,8 +171,9 @@ export const reviewProjection: Projection<Statement> = {
     {
       // /stats used to read its own copy of every shipment step (the stats projection: `transitions`,
       // `stats_stays`); it reads review_steps now, two statements fewer per event. Every row of both is
-      // derived from the log; an installation whose review tables predate its history fills them with
-      // `waybill projections rebuild`.
+      // derived from the log. An installation whose history is older than its review tables (created
+      // empty by projections/7-review) fills them with `waybill projections rebuild`; until then the
+      // start-up log and `waybill doctor` say so (missingReviewHistory in review-queries.ts).
       id: 'projections/8-stats-from-review',
       sqlite: 'DROP TABLE IF EXISTS transitions; DROP TABLE IF EXISTS stats_stays;',
       postgres: 'DROP TABLE IF EXISTS transitions; DROP TABLE IF EXISTS stats_stays;',

@@ -8,15 +8,15 @@ import type { LoadResult } from './load.js'
  * on fresh shipments) against the embedded SQLite installation and against PostgreSQL installations
  * of 1, 2 and 3 `serve` processes (one database and one Redis each; the load's connections spread
  * evenly over the processes), measured alternately in one run so the ratios share its conditions. With
- * `baselines` (the durable and the non-durable state-mutation servers, in that order), they alternate
- * too, and every row also gets its ratio to each.
+ * `baselines` (started only when PostgreSQL answers), they alternate too, and every row also gets
+ * its ratio to each.
  */
 export async function postgresBench(options: {
-  seconds: number; rounds: number; connections: number; scope: Scope; note: (line: string) => void; baselines?: readonly Installation[]
+  seconds: number; rounds: number; connections: number; scope: Scope; note: (line: string) => void; baselines?: () => Promise<readonly Installation[]>
 }): Promise<string[]> {
   const { seconds, rounds, connections, scope, note } = options
   if (!(await postgresAvailable())) return ['## PostgreSQL', '', 'skipped: no PostgreSQL server answers at 127.0.0.1:5432 (WAYBILL_TEST_POSTGRES names another)']
-  const baselines = options.baselines ?? []
+  const baselines = (await options.baselines?.()) ?? []
   const targets = [
     ...baselines,
     await installation(scope, 'SQLite, 1 process (the embedded default)', 1),
@@ -45,7 +45,7 @@ export async function postgresBench(options: {
   return [
     `## PostgreSQL: request-reply, ${connections} connections spread over the processes, fresh shipments REGISTER → ASSIGN → SHIP → DELIVER (median of ${rounds} alternating runs of ${seconds} s; CPU is the first process's and Redis's)`,
     '',
-    `| installation | cmds/s | p50 ms | p99 ms | errors | vs SQLite |${ratios.length ? ' vs durable baseline | vs non-durable baseline |' : ''}`,
+    `| installation | cmds/s | p50 ms | p99 ms | errors | vs SQLite |${baselines.map((b) => ` vs ${b.name} |`).join('')}`,
     `|---|---:|---:|---:|---:|---:|${ratios.map(() => '---:|').join('')}`,
     ...targets.map((target) => {
       const rs = results.get(target)!

@@ -23,7 +23,7 @@ import { monotonicUs, profileIn, profileLines, profileTop } from './profile.js'
  * 3. latency: both at a fixed 500 commands/s;
  * 3b. batches: offline uploads (1000-item batches) against single commands, alternately, same target;
  * 3c. departure: a 500-shipment truck departs while other scanners work (departure.ts);
- * 3d. postgres: SQLite against PostgreSQL installations of 1, 2 and 3 processes, alternately (postgres.ts);
+ * 3d. postgres: SQLite against PostgreSQL installations of 1, 2 and 3 processes and both baselines, alternately (postgres.ts);
  * 4. micro: machine step, decide+append, hydration, rebuild, verify (in process);
  * 5. memory (opt-in, BENCH_MEMORY_SHIPMENTS=1000000): RSS while random existing shipments are worked.
  * 6. review (opt-in, BENCH_REVIEW_COMMANDS=1000000, BENCH_REVIEW_DATA_DIR to keep the seeded database):
@@ -241,8 +241,8 @@ async function inProcessSections() {
   if (sections.has('departure')) print(await departureBench({ seconds, rounds, connections, scope, note }))
   if (sections.has('postgres')) {
     // The two baselines alternate with the installations: PostgreSQL's ratios to them share the run's conditions.
-    const baselines = await Promise.all([startBaseline(), startBaseline(false)])
-    print(await postgresBench({ seconds, rounds, connections, scope, note, baselines: baselines.map((b) => ({ name: b.name, urls: [b.url], pids: b.pids, stop: b.stop })) }))
+    const baselines = async () => (await Promise.all([startBaseline(), startBaseline(false)])).map((b) => ({ name: b.name, urls: [b.url], pids: b.pids, stop: b.stop }))
+    print(await postgresBench({ seconds, rounds, connections, scope, note, baselines }))
   }
   if (sections.has('micro')) {
     note('micro-benchmarks')

@@ -4,12 +4,14 @@ import type { ShipmentCommand } from '../../machines/shipment/index.js'
 import { ProcessStats } from '../../src/projections/process-stats.js'
 import { shipmentsProjection } from '../../src/projections/shipments.js'
 import { reviewProjection } from '../../src/projections/review.js'
+import { missingReviewHistory, reviewHistoryAdvice } from '../../src/projections/review-queries.js'
+import { doctor } from '../../src/operations/doctor.js'
 import { openStorage } from '../../src/storage.js'
 import { openSqliteStore } from '../../src/store/sqlite/store.js'
 import type { StoredEvent } from '../../src/store/types.js'
 import { sqliteDb } from '../helpers/db.js'
 import { command, localLoop } from '../helpers/decider.js'
-import { tempDir } from '../helpers/service.js'
+import { tempDir, testConfig } from '../helpers/service.js'
 
 // Stats on a known history, with the clock under control: every number below is worked out by hand.
 const minute = 60_000
@@ -127,4 +129,25 @@ t.test('an installation upgraded from the stats projection: its copies of the st
   const tables = tablesOf(sqliteDb(upgraded))
   t.notOk(tables.includes('transitions') || tables.includes('stats_stays'), 'dropped by the migration')
   t.ok(tables.includes('review_steps'))
+})
+
+t.test('a history older than the review tables is reported (start-up, doctor) until a rebuild fills them', async (t) => {
+  const dataDir = tempDir(t)
+  const storage = await openStorage({ databaseFile: join(dataDir, 'waybill.db'), databaseUrl: undefined, busyTimeoutMs: 100, bootstrapToken: undefined })
+  t.teardown(() => storage.close())
+  t.equal(await missingReviewHistory(storage.store.sql), null, 'an empty log misses nothing')
+  const registered = (id: string, at: number) => ({ streamId: id, version: 1, type: 'ShipmentRegistered', data: {}, metadata: { commandId: `c-${id}`, deviceId: 'd' }, recordedAt: at })
+  await storage.store.importEvents([registered('OLD-1', t0), registered('OLD-2', t0 + minute)], [])
+  t.equal(await missingReviewHistory(storage.store.sql), null, 'every event has its step')
+  // As an installation upgraded from before the review tables has them: empty beside its history.
+  for (const table of reviewProjection.tables) sqliteDb(storage).exec(`DELETE FROM ${table}`)
+  t.same(await missingReviewHistory(storage.store.sql), { firstEvent: 1, firstStep: null })
+  const check = async () => (await doctor(testConfig({ WAYBILL_DATA_DIR: dataDir, REDIS_URL: 'redis://127.0.0.1:1' }))).find((c) => c.name === 'read models')
+  t.match(await check(), { status: 'warn', detail: /from position 1 on: run `waybill projections rebuild`/ })
+  // Only the newest part of the history has steps (the review tables were created between the two).
+  await storage.store.importEvents([registered('NEW-1', t0 + 2 * minute)], [])
+  t.match(reviewHistoryAdvice((await missingReviewHistory(storage.store.sql))!), /at positions 1–2:/)
+  await storage.store.rebuildProjections()
+  t.equal(await missingReviewHistory(storage.store.sql), null, 'filled by the rebuild')
+  t.match(await check(), { status: 'ok' })
 })
