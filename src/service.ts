@@ -123,7 +123,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
     // maxWrite: lines wait for the pipe grouped into chunks of up to 4 KiB (a longer line is a chunk
     // of its own). sonic-boom measures the byte length of the chunk it appends to on every line,
     // copying it whole: with its 16 KiB default, a burst of answers copied about 8 KB per line
-    // (measured under load; 1.4 µs of CPU per line).
+    // (allocation sampling under load); 1.4 µs less CPU per line in an in-process test.
     pino.destination({ dest: 1, sync: false, maxWrite: 4096 }),
   )
 }

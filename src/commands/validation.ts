@@ -70,9 +70,9 @@ function ajv(options: Options): Ajv {
 /**
  * Schemas compiled on first use rather than at start-up: a `serve` has a validator for every part of
  * every route and a serializer for every status, and compiling them all made its start-up CPU 1.5×
- * as long (1.37 s against 0.89 s), while a worker or a short-lived process uses a handful. Every one made is recorded so
- * that a test compiles them all (`compileAll`): a schema that cannot compile must fail a test, not a
- * scanner's request.
+ * as long (1.37 s against 0.89 s), while a worker or a short-lived process uses a handful. Every one
+ * made is recorded so that a test compiles them all (`compileAll`): a schema that cannot compile
+ * must fail a test, not a scanner's request.
  */
 export class FirstUse {
   readonly #made: Array<() => unknown> = []

@@ -16,8 +16,8 @@ import type { Store } from '../store/store.js'
  * `doctor`: what an IT person checks first — configuration, the data directory and its free space,
  * the database (SQLite: mode, migrations, a quick check; PostgreSQL: reachable, version, primary or
  * standby, migrations; both: what is waiting, whether the review read model covers the whole log),
- * Redis (or the embedded fallback) and Node. Each check
- * is ok / warn / fail with the reason; any fail makes the command exit non-zero.
+ * Redis (or the embedded fallback) and Node. Each check is ok / warn / fail with the reason; any
+ * fail makes the command exit non-zero.
  */
 export interface Check {
   readonly name: string

@@ -138,18 +138,19 @@ interface RefusedRow {
   late: number
 }
 
-/**
- * The review read model holds a row per event of the log (`review_steps`). An installation whose
- * history predates the review tables (their migration created them empty) has no rows for the events
- * before them: neither the process map nor `/stats` shows that period until `waybill projections
- * rebuild` replays the log into every read model. Two index seeks: the first event, the first step.
- */
+/** Events of the log without their review step: from `firstEvent` up to the first one that has it. */
 export interface ReviewHistoryGap {
   readonly firstEvent: number
   /** The first event that has its step (null: none has). */
   readonly firstStep: number | null
 }
 
+/**
+ * The review read model holds a row per event of the log (`review_steps`). An installation whose
+ * history predates the review tables (their migration created them empty) has no rows for the events
+ * before them: neither the process map nor `/stats` shows that period until `waybill projections
+ * rebuild` replays the log into every read model. Two index seeks: the first event, the first step.
+ */
 export async function missingReviewHistory(sql: Sql): Promise<ReviewHistoryGap | null> {
   const row = await sql.get<{ first_event: number | string | null; first_step: number | string | null }>(
     'SELECT (SELECT min(position) FROM events) AS first_event, (SELECT min(position) FROM review_steps) AS first_step',

@@ -21,5 +21,5 @@ t.test('a route validator is compiled on its first request, not when the route i
   // A schema Ajv cannot compile: registering it does not fail; its first use fails as the server's fault, and so does compileAll.
   const broken = compiler({ ...route, schema: { type: 'no-such-type' } }) as unknown as Check
   t.throws(() => broken({}), { code: 'FST_ERR_SCH_VALIDATION_BUILD', statusCode: 500 }, 'compiled when first called, a 500 (not the client’s 400)')
-  t.throws(() => new FirstUse().compileAll() + schemas.compileAll(), { code: 'FST_ERR_SCH_VALIDATION_BUILD' }, 'compileAll finds it')
+  t.throws(() => schemas.compileAll(), { code: 'FST_ERR_SCH_VALIDATION_BUILD' }, 'compileAll finds it')
 })

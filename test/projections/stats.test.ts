@@ -1,4 +1,6 @@
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 import t from 'tap'
 import type { ShipmentCommand } from '../../machines/shipment/index.js'
 import { ProcessStats } from '../../src/projections/process-stats.js'
@@ -6,11 +8,13 @@ import { shipmentsProjection } from '../../src/projections/shipments.js'
 import { reviewProjection } from '../../src/projections/review.js'
 import { missingReviewHistory, reviewHistoryAdvice } from '../../src/projections/review-queries.js'
 import { doctor } from '../../src/operations/doctor.js'
+import { startService } from '../../src/service.js'
 import { openStorage } from '../../src/storage.js'
 import { openSqliteStore } from '../../src/store/sqlite/store.js'
 import type { StoredEvent } from '../../src/store/types.js'
 import { sqliteDb } from '../helpers/db.js'
 import { command, localLoop } from '../helpers/decider.js'
+import { startRedis } from '../helpers/redis.js'
 import { tempDir, testConfig } from '../helpers/service.js'
 
 // Stats on a known history, with the clock under control: every number below is worked out by hand.
@@ -144,6 +148,13 @@ t.test('a history older than the review tables is reported (start-up, doctor) un
   t.same(await missingReviewHistory(storage.store.sql), { firstEvent: 1, firstStep: null })
   const check = async () => (await doctor(testConfig({ WAYBILL_DATA_DIR: dataDir, REDIS_URL: 'redis://127.0.0.1:1' }))).find((c) => c.name === 'read models')
   t.match(await check(), { status: 'warn', detail: /from position 1 on: run `waybill projections rebuild`/ })
+  // A `serve` on that database (real Redis, real SQLite) says so at start-up.
+  const redis = await startRedis(t)
+  const lines: string[] = []
+  const sink = new Writable({ write: (chunk, _encoding, done) => void (lines.push(String(chunk)), done()) })
+  const served = await startService(testConfig({ REDIS_URL: redis.url, WAYBILL_DATA_DIR: dataDir }), { api: true, listen: false, logger: pino({ level: 'info' }, sink) })
+  await served.close()
+  t.match(lines.map((l) => JSON.parse(l)).find((l) => /projections rebuild/.test(l.msg)), { level: 40, firstEvent: 1, firstStep: null }, 'logged at warn when serve starts')
   // Only the newest part of the history has steps (the review tables were created between the two).
   await storage.store.importEvents([registered('NEW-1', t0 + 2 * minute)], [])
   t.match(reviewHistoryAdvice((await missingReviewHistory(storage.store.sql))!), /at positions 1–2:/)
