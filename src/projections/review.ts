@@ -238,21 +238,20 @@ function shipmentWrites(stored: StoredEvent): ProjectionWrite<Statement>[] {
   const departureId = event.type === 'ShipmentShipped' && event.data.byDeparture ? text(stored.metadata.causationId) : null
   // Shipping and delivery keep the truck it left on; unassigning and cancelling take it off.
   const keepTruck = event.type === 'ShipmentShipped' || event.type === 'ShipmentDelivered' || event.type === 'ShipmentRegistered' ? 1 : 0
-  const base = { id, version: stored.version, command, state, at }
+  const { version, position } = stored
+  const { deviceId, operatorId } = who(stored)
+  // Each statement's parameters as one object literal: with spreads of shared parts, this function cost
+  // 10 µs and 3.9 KB per event; like this 0.8 µs and 0.8 KB (a micro-benchmark).
   return [
     {
       statement: 'step',
       params: {
-        ...base,
-        position: stored.position,
+        id, version, command, state, at, position, deviceId, operatorId, destination, truckId,
         byScanner: command === 'DEPART_SHIP' ? 0 : 1,
-        ...who(stored),
         delivered: event.type === 'ShipmentDelivered' ? 1 : 0,
-        destination,
-        truckId,
       },
     },
-    { statement: 'path', params: { id, command, version: stored.version } },
+    { statement: 'path', params: { id, command, version } },
     { statement: 'leave', params: { id } },
     {
       statement: 'shipment',
@@ -271,17 +270,18 @@ function truckWrites(stored: StoredEvent): ProjectionWrite<Statement>[] {
   const truckId = stored.streamId.slice(truckKind.prefix.length)
   const state = truckStateAfter[event.type]!
   const at = stored.recordedAt
+  const { deviceId, operatorId } = who(stored)
   const writes: ProjectionWrite<Statement>[] = [
     {
       statement: 'truckStep',
-      params: { position: stored.position, id: stored.streamId, version: stored.version, at, command, byScanner: messages.has(command) ? 0 : 1, ...who(stored), state, truckId },
+      params: { position: stored.position, id: stored.streamId, version: stored.version, at, command, byScanner: messages.has(command) ? 0 : 1, deviceId, operatorId, state, truckId },
     },
     { statement: 'truck', params: { truckId, state, at } },
   ]
   if (event.type === 'TruckDeparted') {
     writes.push({
       statement: 'departure',
-      params: { position: stored.position, commandId: text(stored.metadata.commandId), truckId, at, load: event.data.manifest.length, ...who(stored) },
+      params: { position: stored.position, commandId: text(stored.metadata.commandId), truckId, at, load: event.data.manifest.length, deviceId, operatorId },
     })
   }
   return writes

@@ -1,10 +1,15 @@
 import type pg from 'pg'
 import { FencedError, OutcomeConflictError, type CycleGenerator, type CycleOp, type LoadedStream, type PendingBatch, type WritePlan } from '../cycle.js'
 import { toEvent, type EventRow } from '../events.js'
-import { commandColumns, toCommand, type CommandRow } from '../inbox.js'
+import { commandColumns, pendingCommand, toCommand, type CommandRow } from '../inbox.js'
 import type { Projection } from '../projection.js'
 import { positional } from '../sql.js'
 import type { InboxCommand, NewCommand, StoredEvent, SubmitResult } from '../types.js'
+
+const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
+  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
+
+const eventColumns = 'position, stream_id, version, type, data, metadata, recorded_at'
 
 /**
  * The decision cycle's operations on PostgreSQL (see ../cycle.ts), on the one connection of the
@@ -12,13 +17,6 @@ import type { InboxCommand, NewCommand, StoredEvent, SubmitResult } from '../typ
  * costs here, so every operation sends its statements together (the connection pipelines them) or as
  * one multi-row statement (`unnest` of arrays): a cycle of any batch size is about eight round trips.
  */
-const undecided = { status: 'pending', reason: null, detail: null, streamVersion: null, eventPosition: null, decidedAt: null, attempts: 0, late: false } as const
-
-const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
-  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
-
-const eventColumns = 'position, stream_id, version, type, data, metadata, recorded_at'
-
 export class PostgresCycleOps {
   readonly #projections: ReadonlyArray<{ projection: Projection; statements: Map<string, { text: string; names: readonly string[] }> }>
 
@@ -85,7 +83,7 @@ export class PostgresCycleOps {
     return Promise.all(
       commands.map(async (command, i): Promise<SubmitResult> => {
         const row = inserted[i]!.rows[0]
-        if (row) return { kind: 'new', command: { ...command, bypass: command.bypass ?? false, seq: row.seq, type: command.payload.type, ...undecided } }
+        if (row) return { kind: 'new', command: pendingCommand(command, row.seq) }
         const deviceId = command.metadata.deviceId
         if (command.idempotencyKey !== null) {
           const existing = (await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE device_id = $1 AND idempotency_key = $2`, [deviceId, command.idempotencyKey])).rows[0]

@@ -1,23 +1,21 @@
 import type { Statement } from 'better-sqlite3'
 import { FencedError, OutcomeConflictError, type CycleGenerator, type CycleOp, type LoadedStream, type PendingBatch, type WritePlan } from '../cycle.js'
 import { toEvent, type EventRow } from '../events.js'
-import { commandColumns, toCommand, type CommandRow } from '../inbox.js'
+import { commandColumns, pendingCommand, toCommand, type CommandRow } from '../inbox.js'
 import type { Projection } from '../projection.js'
 import { assertInTransaction } from '../sql.js'
 import type { InboxCommand, NewCommand, StoredEvent, SubmitResult } from '../types.js'
 import type { Db } from './executor.js'
+
+/** Leaves out parked streams, and a waiting stream's commands unless they may pass (`bypass`). */
+const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
+  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
 
 /**
  * The decision cycle's operations on SQLite (see ../cycle.ts), all synchronous prepared statements:
  * the adapter drives the cycle's generator inside ONE better-sqlite3 `BEGIN IMMEDIATE` transaction
  * (one fsync for a whole batch: the group commit), nothing awaited inside.
  */
-const undecided = { status: 'pending', reason: null, detail: null, streamVersion: null, eventPosition: null, decidedAt: null, attempts: 0, late: false } as const
-
-/** Leaves out parked streams, and a waiting stream's commands unless they may pass (`bypass`). */
-const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
-  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
-
 export class SqliteCycleOps {
   readonly #insert: Statement
   readonly #byId: Statement
@@ -145,7 +143,7 @@ export class SqliteCycleOps {
         deviceSeq,
       )
       if (inserted.changes === 1) {
-        return { kind: 'new', command: { ...command, bypass: command.bypass ?? false, seq: Number(inserted.lastInsertRowid), type: command.payload.type, ...undecided } }
+        return { kind: 'new', command: pendingCommand(command, Number(inserted.lastInsertRowid)) }
       }
       const existing =
         (command.idempotencyKey === null ? undefined : (this.#byKey.get(deviceId, command.idempotencyKey) as CommandRow | undefined)) ??
