@@ -64,11 +64,10 @@ export function createDecider<M extends AnyStateMachine, C extends { readonly ty
   } as unknown as AnyActorScope
   const [initial] = initialTransition(machine as AnyStateMachine)
   const stateNames = new Set(chart.states.filter((s) => s.type !== 'compound').map((s) => s.id))
+  /** Each state with its ancestors: the states whose transitions it takes. */
+  const scopeOf = new Map([...stateNames].map((state) => [state, new Set(ancestorsAndSelf(chart, state))] as const))
   const allowedByState = new Map(
-    [...stateNames].map((state) => {
-      const scope = new Set(ancestorsAndSelf(chart, state))
-      return [state, Object.freeze(chart.commands.filter((command) => chart.transitions.some((t) => t.command === command && scope.has(t.from))))] as const
-    }),
+    [...scopeOf].map(([state, scope]) => [state, Object.freeze(chart.commands.filter((command) => chart.transitions.some((t) => t.command === command && scope.has(t.from))))] as const),
   )
 
   const step = (snapshot: S, command: C): S => machine.transition(snapshot, command, inertScope) as S
@@ -84,7 +83,7 @@ export function createDecider<M extends AnyStateMachine, C extends { readonly ty
 
   const allowedFor = (state: string, context: unknown): readonly string[] => {
     const guards = options.contextGuards ?? {}
-    const scope = new Set(ancestorsAndSelf(chart, state))
+    const scope = scopeOf.get(state) ?? new Set(ancestorsAndSelf(chart, state))
     return allowedIn(state).filter((command) =>
       chart.transitions.some((t) => t.command === command && scope.has(t.from) && (t.guard === null || !(t.guard in guards) || guards[t.guard]!(context as SnapshotFrom<M>['context']))),
     )

@@ -18,3 +18,22 @@ const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf
 export const packageVersion = manifest.version
 /** The Node.js versions the package supports (package.json `engines.node`, a semver range). */
 export const supportedNode = manifest.engines.node
+
+/**
+ * The options `npm start` gives node itself (before the script in package.json's `start`): the
+ * service runs with them however it is started (the systemd units repeat them; a test holds them
+ * together), and the benchmark runs the service with them, as `npm start` does.
+ */
+export const serviceNodeOptions: readonly string[] = nodeOptionsOf((manifest as { scripts?: { start?: string } }).scripts?.start ?? '')
+
+/** `node --a --b=1 script args` → `['--a', '--b=1']`. */
+export function nodeOptionsOf(command: string): string[] {
+  const words = command.trim().split(/\s+/)
+  if (words[0] !== 'node') return []
+  const options: string[] = []
+  for (const word of words.slice(1)) {
+    if (!word.startsWith('--')) break
+    options.push(word)
+  }
+  return options
+}

@@ -51,3 +51,12 @@ t.test('test:unit and test:integration partition the test files', async (t) => {
   const builtInUnit = files.filter((f) => f !== self && inUnit(f) && needsBuild.test(readFileSync(join(packageRoot, f), 'utf8')))
   t.same(builtInUnit, [], 'no test:unit file runs the built CLI or a browser')
 })
+
+// npm start's node options: the systemd units and the benchmark take them from here (deploy/install.test.ts).
+t.test("the node options of npm start are read from its script", async (t) => {
+  const { nodeOptionsOf, serviceNodeOptions } = await import('../src/package-info.js')
+  t.same(nodeOptionsOf('node --a --b=1 dist/src/cli.js serve --c'), ['--a', '--b=1'], 'the options before the script only')
+  t.same(nodeOptionsOf('node dist/src/cli.js serve'), [])
+  t.same(nodeOptionsOf('npm run x --y'), [], 'not a node command: none')
+  t.same(serviceNodeOptions, ['--max-semi-space-size=64'], 'a young generation of 64 MiB (README Performance)')
+})

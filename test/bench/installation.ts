@@ -1,3 +1,4 @@
+import { serviceNodeOptions } from '../../src/package-info.js'
 import { spawnWaybill, untilHealthy } from '../helpers/process.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { bootstrapToken, tempDir } from '../helpers/service.js'
@@ -5,7 +6,8 @@ import { load, type LoadResult } from './load.js'
 
 /**
  * A Waybill installation for a benchmark: `processes` × `waybill serve` on one database (the embedded
- * SQLite file, or `databaseUrl`) and one Redis of its own; and the load of `load.ts` spread over them.
+ * SQLite file, or `databaseUrl`) and one Redis of its own, with npm start's node options (and `nodeArgs`);
+ * and the load of `load.ts` spread over them.
  */
 export interface Installation {
   readonly name: string
@@ -29,7 +31,7 @@ export async function installation(
       WAYBILL_RATE_LIMIT: '0', WAYBILL_EMBEDDED_REDIS: 'never', WAYBILL_LOG_LEVEL: 'info', WAYBILL_MAX_EVENT_LOOP_DELAY_MS: '',
       ...(databaseUrl ? { WAYBILL_DATABASE_URL: databaseUrl } : {}),
       ...env,
-    }, undefined, nodeArgs)
+    }, undefined, [...serviceNodeOptions, ...nodeArgs])
     await untilHealthy(`http://127.0.0.1:${port}`, child)
     children.push({ child, url: `http://127.0.0.1:${port}` })
   }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { serviceNodeOptions } from '../../src/package-info.js'
 import { spawnWaybill, untilHealthy } from '../helpers/process.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { bootstrapToken, tempDir } from '../helpers/service.js'
@@ -56,7 +57,8 @@ interface Target {
   stop(): Promise<void>
 }
 
-async function startWaybill(name: string, env: Record<string, string> = {}, dataDir?: string): Promise<Target & { pid: number }> {
+/** `nodeOptions`: node's own options; by default npm start's (package.json). */
+async function startWaybill(name: string, env: Record<string, string> = {}, dataDir?: string, nodeOptions: readonly string[] = serviceNodeOptions): Promise<Target & { pid: number }> {
   const redis = await startRedis(scope)
   const port = await freePort()
   const child = spawnWaybill(scope, ['serve'], {
@@ -70,7 +72,7 @@ async function startWaybill(name: string, env: Record<string, string> = {}, data
     WAYBILL_LOG_LEVEL: 'info',
     WAYBILL_MAX_EVENT_LOOP_DELAY_MS: '',
     ...env,
-  })
+  }, undefined, nodeOptions)
   const url = `http://127.0.0.1:${port}`
   await untilHealthy(url, child)
   return { name, url, pid: child.pid, pids: [child.pid, redis.pid!], stop: async () => void (await child.stop(), await redis.kill()) }
@@ -79,7 +81,8 @@ async function startWaybill(name: string, env: Record<string, string> = {}, data
 async function startBaseline(durable = true): Promise<Target> {
   const port = await freePort()
   const script = fileURLToPath(new URL('./baseline-server.js', import.meta.url))
-  const child = spawnWaybill(scope, [], { WAYBILL_DATA_DIR: tempDir(scope, 'waybill-baseline-'), PORT: String(port), WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken, ...(durable ? {} : { BASELINE_SYNCHRONOUS: 'NORMAL' }) }, script)
+  // With npm start's node options too: every target gets the same node.
+  const child = spawnWaybill(scope, [], { WAYBILL_DATA_DIR: tempDir(scope, 'waybill-baseline-'), PORT: String(port), WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken, ...(durable ? {} : { BASELINE_SYNCHRONOUS: 'NORMAL' }) }, script, serviceNodeOptions)
   await child.waitFor(/baseline serving/)
   const name = durable ? 'state-mutation baseline, durable (synchronous=FULL)' : 'state-mutation baseline, non-durable (synchronous=NORMAL)'
   return { name, url: `http://127.0.0.1:${port}`, pids: [child.pid], stop: async () => void (await child.stop()) }
@@ -150,7 +153,8 @@ async function loadSections() {
 
   if (sections.has('levers')) {
     base ??= await measure(baseline)
-    const variants: Array<[string, Record<string, string>]> = [
+    const variants: Array<[string, Record<string, string>, (readonly string[])?]> = [
+      ["node's default young generation (without npm start's --max-semi-space-size=64)", {}, serviceNodeOptions.filter((o) => !o.startsWith('--max-semi-space-size'))],
       ['logging at warn (WAYBILL_LOG_LEVEL=warn)', { WAYBILL_LOG_LEVEL: 'warn' }],
       ['without group commit (WAYBILL_BATCH_MAX=1)', { WAYBILL_BATCH_MAX: '1' }],
       ['without linger (WAYBILL_BATCH_LINGER_MS=0)', { WAYBILL_BATCH_LINGER_MS: '0' }],
@@ -158,9 +162,9 @@ async function loadSections() {
       ['without actor cache (WAYBILL_ACTOR_CACHE=0)', { WAYBILL_ACTOR_CACHE: '0' }],
     ]
     const lines = ['## Levers: one switched off at a time (same load)', '', ...header, row(waybill.name, await measure(waybill), base)]
-    for (const [name, env] of variants) {
+    for (const [name, env, nodeOptions] of variants) {
       note(`lever: ${name}`)
-      const variant = await startWaybill(name, env)
+      const variant = await startWaybill(name, env, undefined, nodeOptions)
       await load({ url: variant.url, token: bootstrapToken, seconds: 2, connections, pids: [] })
       lines.push(row(name, await measure(variant), base))
       await variant.stop()

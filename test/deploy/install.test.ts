@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { packageRoot } from '../../src/package-info.js'
+import { nodeOptionsOf, packageRoot, serviceNodeOptions } from '../../src/package-info.js'
 import { findExecutable } from '../../src/queue/embedded-redis.js'
 import { tempDir } from '../helpers/service.js'
 
@@ -30,7 +30,9 @@ t.test('the systemd units', async (t) => {
     for (const line of ['StateDirectory=waybill', 'Environment=NODE_ENV=production WAYBILL_DATA_DIR=/var/lib/waybill', 'RestartPreventExitStatus=2', 'UMask=0027', 'NoNewPrivileges=true']) {
       t.ok(text.split('\n').includes(line), `${unit}: ${line}`)
     }
-    t.match(text, /^ExecStart=\/usr\/bin\/node \/opt\/waybill\/dist\/src\/cli\.js (serve|worker)$/m, `${unit}: node itself, not npm (which would not pass SIGTERM on)`)
+    const exec = /^ExecStart=\/usr\/bin\/(node(?: --\S+)*) \/opt\/waybill\/dist\/src\/cli\.js (serve|worker)$/m.exec(text)
+    t.ok(exec, `${unit}: node itself, not npm (which would not pass SIGTERM on)`)
+    t.same(nodeOptionsOf(exec?.[1] ?? ''), serviceNodeOptions, `${unit}: node's options are npm start's`)
     const analyze = findExecutable('systemd-analyze')
     if (!analyze) {
       t.comment('systemd-analyze is not installed: the exposure score is not checked here')
