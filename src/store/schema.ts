@@ -235,6 +235,13 @@ export const storeMigrations: readonly Migration[] = [
       UPDATE device_sync SET checked = contiguous;
     `,
   ),
+  sqlite(
+    // commands_decided (every decided command by time) was read by nothing, and cost a B-tree insert per
+    // command; the planner even took it for the windows of rejections, which commands_rejected serves
+    // with their rows only.
+    'inbox/8-no-decided-index',
+    'DROP INDEX IF EXISTS commands_decided;',
+  ),
 
   postgres(
     'pg/1-store',
@@ -388,4 +395,6 @@ export const storeMigrations: readonly Migration[] = [
       UPDATE device_sync SET checked = contiguous;
     `,
   ),
+  // As inbox/8-no-decided-index.
+  postgres('pg/4-no-decided-index', 'DROP INDEX IF EXISTS commands_decided;'),
 ]

@@ -231,3 +231,32 @@ eachAdapter(t, 'the contract’s largest numbers (2^53 − 1 as a version or a p
   t.equal(await store.events.loadSnapshot('BIG', ['shipment@2'], max), undefined, 'a checkpoint at or before it')
   t.same(await store.events.readAll(max, 10), [], 'the feed after the last possible position')
 })
+
+eachAdapter(t, "the inbox keeps no index of every decided command; a window of rejections reads the rejections' own index", async (t, adapter) => {
+  const { store } = await adapter.storage()
+  const { migrate } = await import('../../src/store/migrate.js')
+  const { allMigrations } = await import('../../src/store/sqlite/store.js')
+  const { projections } = await import('../../src/storage.js')
+  const indexes = async () =>
+    (store.sql.dialect === 'sqlite'
+      ? await store.sql.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'commands'")
+      : await store.sql.all<{ name: string }>("SELECT indexname AS name FROM pg_indexes WHERE tablename = 'commands'")
+    ).map((row) => row.name)
+  t.notOk((await indexes()).includes('commands_decided'), 'a new database has none')
+  t.ok((await indexes()).includes('commands_rejected'))
+  // An installation from before the change: the index is there, its migration not yet applied.
+  const id = store.sql.dialect === 'sqlite' ? 'inbox/8-no-decided-index' : 'pg/4-no-decided-index'
+  await store.sql.write(async (tx) => {
+    await tx.exec('CREATE INDEX commands_decided ON commands (decided_at) WHERE decided_at IS NOT NULL')
+    await tx.run('DELETE FROM migrations WHERE id = @id', { id })
+  })
+  t.ok((await indexes()).includes('commands_decided'), 'the old index (negative control of the check above)')
+  t.same(await migrate(store.sql, allMigrations(projections)), [id], 'the upgrade applies the one migration')
+  t.notOk((await indexes()).includes('commands_decided'), 'and drops it')
+  if (store.sql.dialect === 'sqlite') {
+    // The shape of the review and /stats reads of rejections (review-queries.ts #refused, process-stats.ts).
+    const db = (store as unknown as { db: { prepare(sql: string): { all(): Array<{ detail: string }> } } }).db
+    const plan = db.prepare("EXPLAIN QUERY PLAN SELECT stream_id, count(*) FROM commands WHERE status = 'rejected' AND decided_at BETWEEN 1 AND 2 GROUP BY stream_id").all()
+    t.match(plan.map((p) => p.detail).join(' | '), /SEARCH commands USING INDEX commands_rejected \(decided_at>\? AND decided_at<\?\)/)
+  }
+})
