@@ -25,10 +25,10 @@ import type { StoredEvent } from '../store/types.js'
  *
  * Pure like every projection: the writes follow from the event and this projection's own rows; an
  * event of another kind (another stream prefix) writes nothing here. Statements run in the order
- * `project` returns them: the step, the path and the counter it leaves read the shipment's row as it
- * was before the event; the counter it enters reads it after.
+ * `project` returns them: the step, the path and the destination counters read the shipment's row as
+ * it was before the event, then the shipment's row is written.
  */
-type Statement = 'step' | 'path' | 'leave' | 'shipment' | 'enter' | 'truckStep' | 'truck' | 'departure'
+type Statement = 'step' | 'path' | 'destinations' | 'shipment' | 'truckStep' | 'truck' | 'departure'
 
 const isTruck = (event: StoredEvent) => event.streamId.startsWith(truckKind.prefix)
 const messages: ReadonlySet<string> = new Set(truckMessages)
@@ -194,9 +194,20 @@ export const reviewProjection: Projection<Statement> = {
       FROM (SELECT 1 AS one) AS o LEFT JOIN review_shipments s ON s.stream_id = CAST(@id AS TEXT)
       WHERE true
       ON CONFLICT (stream_id, from_state, command) DO NOTHING`,
-    leave: `UPDATE review_destinations SET n = n - 1
-      WHERE destination = (SELECT coalesce(s.destination, '') FROM review_shipments s WHERE s.stream_id = @id)
-        AND state = (SELECT s.state FROM review_shipments s WHERE s.stream_id = @id)`,
+    // The counters a step moves: -1 for the state the shipment leaves, +1 for the one it enters (its
+    // destination is set once, at registration); nothing when it stays in its state (a reassignment).
+    // One statement that never touches a row twice, as PostgreSQL's ON CONFLICT requires.
+    destinations: `INSERT INTO review_destinations (destination, state, n)
+      SELECT d.destination, d.state, d.n FROM (
+        SELECT coalesce(s.destination, '') AS destination, s.state AS state, -1 AS n
+        FROM review_shipments s WHERE s.stream_id = CAST(@id AS TEXT) AND s.state <> CAST(@state AS TEXT)
+        UNION ALL
+        SELECT coalesce(CASE WHEN s.stream_id IS NULL THEN CAST(@destination AS TEXT) ELSE s.destination END, ''), CAST(@state AS TEXT), 1
+        FROM (SELECT 1 AS one) AS o LEFT JOIN review_shipments s ON s.stream_id = CAST(@id AS TEXT)
+        WHERE s.stream_id IS NULL OR s.state <> CAST(@state AS TEXT)
+      ) AS d
+      WHERE true
+      ON CONFLICT (destination, state) DO UPDATE SET n = review_destinations.n + excluded.n`,
     shipment: `INSERT INTO review_shipments (stream_id, state, since, destination, truck_id, registered_at, departure_id)
       VALUES (@id, @state, @at, @destination, @truckId, @at, @departureId)
       ON CONFLICT (stream_id) DO UPDATE SET
@@ -204,9 +215,6 @@ export const reviewProjection: Projection<Statement> = {
         state = excluded.state,
         truck_id = CASE WHEN @keepTruck = 1 THEN review_shipments.truck_id ELSE excluded.truck_id END,
         departure_id = coalesce(excluded.departure_id, review_shipments.departure_id)`,
-    enter: `INSERT INTO review_destinations (destination, state, n)
-      SELECT coalesce(s.destination, ''), s.state, 1 FROM review_shipments s WHERE s.stream_id = CAST(@id AS TEXT)
-      ON CONFLICT (destination, state) DO UPDATE SET n = review_destinations.n + 1`,
     truckStep: `INSERT INTO review_steps (position, stream_id, kind, version, at, command, by_scanner, device_id, operator_id, from_state, to_state, stay_ms, lead_ms, destination, truck_id)
       SELECT CAST(@position AS BIGINT), CAST(@id AS TEXT), 'truck', CAST(@version AS INTEGER), CAST(@at AS BIGINT), CAST(@command AS TEXT), CAST(@byScanner AS INTEGER),
              CAST(@deviceId AS TEXT), CAST(@operatorId AS TEXT), coalesce(r.state, 'unopened'), CAST(@state AS TEXT),
@@ -252,12 +260,11 @@ function shipmentWrites(stored: StoredEvent): ProjectionWrite<Statement>[] {
       },
     },
     { statement: 'path', params: { id, command, version } },
-    { statement: 'leave', params: { id } },
+    { statement: 'destinations', params: { id, state, destination } },
     {
       statement: 'shipment',
       params: { id, state, at, destination, truckId: event.type === 'TruckUnassigned' || event.type === 'ShipmentCancelled' ? null : truckId, departureId, keepTruck },
     },
-    { statement: 'enter', params: { id } },
   ]
 }
 

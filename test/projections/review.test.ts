@@ -178,3 +178,34 @@ eachAdapter(t, 'who, where, how long: the review read model', async (t, adapter)
     t.same(await rows(), live, 'rebuilt from the log: the same rows')
   })
 })
+
+// The destination counters are kept, not counted per request: after any history they must equal a
+// count of the shipments' rows, reassignments (a step that stays in its state) and cancellations included.
+eachAdapter(t, 'the destination counters equal a count of the shipments, whatever the steps', async (t, adapter) => {
+  const storage = await adapter.storage()
+  const loop = localLoop(storage.store, { batchMax: 100, snapshotEvery: 16, clock: { now: t0, tick: true } })
+  await loop.claim('me', 0)
+  const steps: Array<[string, CommandPayload]> = [
+    ['A', { type: 'REGISTER', destination: 'Lyon' }], ['B', { type: 'REGISTER', destination: 'Lyon' }], ['C', { type: 'REGISTER' }], ['D', { type: 'REGISTER', destination: 'Paris' }],
+    ['A', { type: 'ASSIGN', truckId: 'V1' }], ['A', { type: 'ASSIGN', truckId: 'V2' }], ['A', { type: 'ASSIGN', truckId: 'V3' }],
+    ['B', { type: 'ASSIGN', truckId: 'V1' }], ['B', { type: 'UNASSIGN' }], ['B', { type: 'CANCEL' }],
+    ['C', { type: 'ASSIGN', truckId: 'V1' }], ['C', { type: 'SHIP' }], ['C', { type: 'DELIVER' }],
+    ['D', { type: 'ASSIGN', truckId: 'V2' }], ['D', { type: 'ASSIGN', truckId: 'V2' }], ['D', { type: 'SHIP' }],
+  ]
+  for (const [id, payload] of steps) {
+    const submitted = loop.intake.submit(command(id, payload, { metadata: { deviceId: 'd1' } }))
+    await loop.worker.kick()
+    await submitted
+  }
+  const counters = async () =>
+    (await storage.store.sql.all<{ destination: string; state: string; n: number }>('SELECT destination, state, n FROM review_destinations WHERE n <> 0 ORDER BY 1, 2'))
+      .map((r) => `${r.destination}/${r.state}: ${Number(r.n)}`)
+  const counted = async () =>
+    (await storage.store.sql.all<{ destination: string; state: string; n: number }>(
+      "SELECT coalesce(destination, '') AS destination, state, count(*) AS n FROM review_shipments GROUP BY coalesce(destination, ''), state ORDER BY 1, 2",
+    )).map((r) => `${r.destination}/${r.state}: ${Number(r.n)}`)
+  t.same(await counters(), ['/delivered: 1', 'Lyon/assigned: 1', 'Lyon/cancelled: 1', 'Paris/shipped: 1'], 'worked out from the steps')
+  t.same(await counters(), await counted(), 'a count of the shipments says the same')
+  await storage.store.rebuildProjections()
+  t.same(await counters(), await counted(), 'and after a rebuild')
+})
