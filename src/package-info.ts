@@ -20,9 +20,9 @@ export const packageVersion = manifest.version
 export const supportedNode = manifest.engines.node
 
 /**
- * The options `npm start` gives node itself (before the script in package.json's `start`): the
- * service runs with them however it is started (the systemd units repeat them; a test holds them
- * together), and the benchmark runs the service with them, as `npm start` does.
+ * The options `npm start` gives node itself (before the script in package.json's `start`). The systemd
+ * units repeat them (a test holds them together) and the benchmark starts every server with them; a
+ * `node dist/src/cli.js serve` started by hand runs without them unless given (README Quick start).
  */
 export const serviceNodeOptions: readonly string[] = nodeOptionsOf((manifest as { scripts?: { start?: string } }).scripts?.start ?? '')
 

@@ -58,5 +58,5 @@ t.test("the node options of npm start are read from its script", async (t) => {
   t.same(nodeOptionsOf('node --a --b=1 dist/src/cli.js serve --c'), ['--a', '--b=1'], 'the options before the script only')
   t.same(nodeOptionsOf('node dist/src/cli.js serve'), [])
   t.same(nodeOptionsOf('npm run x --y'), [], 'not a node command: none')
-  t.same(serviceNodeOptions, ['--max-semi-space-size=64'], 'a young generation of 64 MiB (README Performance)')
+  t.same(serviceNodeOptions, ['--max-semi-space-size=64'], 'semi-spaces of 64 MiB (README Performance)')
 })

@@ -154,7 +154,7 @@ async function loadSections() {
   if (sections.has('levers')) {
     base ??= await measure(baseline)
     const variants: Array<[string, Record<string, string>, (readonly string[])?]> = [
-      ["node's default young generation (without npm start's --max-semi-space-size=64)", {}, serviceNodeOptions.filter((o) => !o.startsWith('--max-semi-space-size'))],
+      ["node's default semi-spaces (without npm start's --max-semi-space-size=64)", {}, serviceNodeOptions.filter((o) => !o.startsWith('--max-semi-space-size'))],
       ['logging at warn (WAYBILL_LOG_LEVEL=warn)', { WAYBILL_LOG_LEVEL: 'warn' }],
       ['without group commit (WAYBILL_BATCH_MAX=1)', { WAYBILL_BATCH_MAX: '1' }],
       ['without linger (WAYBILL_BATCH_LINGER_MS=0)', { WAYBILL_BATCH_LINGER_MS: '0' }],
