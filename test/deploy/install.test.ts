@@ -44,6 +44,12 @@ t.test('the systemd units', async (t) => {
   }
 })
 
+t.test("the waybill wrapper starts node with npm start's options", async (t) => {
+  const lines = readFileSync(deploy('waybill'), 'utf8').split('\n').filter((line) => line.includes('/dist/src/cli.js'))
+  t.equal(lines.length, 2, 'as the service user, and through runuser')
+  for (const line of lines) t.same(nodeOptionsOf(/(node(?: --\S+)*) "\$app\/dist\/src\/cli\.js"/.exec(line)?.[1] ?? ''), serviceNodeOptions, line.trim())
+})
+
 t.test('the waybill wrapper loads the env file and refuses a missing database', async (t) => {
   const dir = tempDir(t)
   const envFile = join(dir, 'waybill.env')
