@@ -22,8 +22,8 @@ export const supportedNode = manifest.engines.node
 /**
  * The options `npm start` gives node itself (before the script in package.json's `start`). The systemd
  * units and the `waybill` wrapper repeat them (tests hold them together), the benchmark starts every
- * server with them; a
- * `node dist/src/cli.js serve` started by hand runs without them unless given (README Quick start).
+ * server with them; a `node dist/src/cli.js serve` started by hand runs without them unless given
+ * (README Quick start).
  */
 export const serviceNodeOptions: readonly string[] = nodeOptionsOf((manifest as { scripts?: { start?: string } }).scripts?.start ?? '')
 
