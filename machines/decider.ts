@@ -83,7 +83,8 @@ export function createDecider<M extends AnyStateMachine, C extends { readonly ty
 
   const allowedFor = (state: string, context: unknown): readonly string[] => {
     const guards = options.contextGuards ?? {}
-    const scope = scopeOf.get(state) ?? new Set(ancestorsAndSelf(chart, state))
+    const scope = scopeOf.get(state)
+    if (!scope) return []
     return allowedIn(state).filter((command) =>
       chart.transitions.some((t) => t.command === command && scope.has(t.from) && (t.guard === null || !(t.guard in guards) || guards[t.guard]!(context as SnapshotFrom<M>['context']))),
     )

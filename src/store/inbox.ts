@@ -103,6 +103,13 @@ export function pendingCommand(command: NewCommand, seq: number): InboxCommand {
   }
 }
 
+/**
+ * Which pending commands a decision cycle may take (both adapters): none of a parked stream's, and of
+ * a stream waiting for a saga only the ones that may pass (`bypass`).
+ */
+export const decidableSql = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
+  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
+
 /** Commands the partitions' owners can decide: parked streams' commands wait for an admin, not for capacity. */
 const waitingSql = `status = 'pending' AND NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)`
 

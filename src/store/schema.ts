@@ -1,3 +1,4 @@
+import type { Projection } from './projection.js'
 import type { Migration } from './sql.js'
 
 /**
@@ -398,3 +399,8 @@ export const storeMigrations: readonly Migration[] = [
   // As inbox/8-no-decided-index.
   postgres('pg/4-no-decided-index', 'DROP INDEX IF EXISTS commands_decided;'),
 ]
+
+/** Every migration of an installation: the store's own, then each read model's, in that order. */
+export function allMigrations(projections: readonly Projection[]): Migration[] {
+  return [...storeMigrations, ...projections.flatMap((p) => p.migrations)]
+}

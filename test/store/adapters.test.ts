@@ -6,6 +6,7 @@ import type { NewCommand } from '../../src/store/types.js'
 import { eachAdapter } from '../helpers/adapters.js'
 import { command, localLoop } from '../helpers/decider.js'
 import { tempDir } from '../helpers/service.js'
+import { sqliteDb } from '../helpers/db.js'
 
 // The storage port's contract, run against both adapters from one definition: whatever the database,
 // the invariants of the log hold at the database itself, not only in our code.
@@ -235,7 +236,7 @@ eachAdapter(t, 'the contract’s largest numbers (2^53 − 1 as a version or a p
 eachAdapter(t, "the inbox keeps no index of every decided command; a window of rejections reads the rejections' own index", async (t, adapter) => {
   const { store } = await adapter.storage()
   const { migrate } = await import('../../src/store/migrate.js')
-  const { allMigrations } = await import('../../src/store/sqlite/store.js')
+  const { allMigrations } = await import('../../src/store/schema.js')
   const { projections } = await import('../../src/storage.js')
   const indexes = async () =>
     (store.sql.dialect === 'sqlite'
@@ -255,8 +256,7 @@ eachAdapter(t, "the inbox keeps no index of every decided command; a window of r
   t.notOk((await indexes()).includes('commands_decided'), 'and drops it')
   if (store.sql.dialect === 'sqlite') {
     // The shape of the review and /stats reads of rejections (review-queries.ts #refused, process-stats.ts).
-    const db = (store as unknown as { db: { prepare(sql: string): { all(): Array<{ detail: string }> } } }).db
-    const plan = db.prepare("EXPLAIN QUERY PLAN SELECT stream_id, count(*) FROM commands WHERE status = 'rejected' AND decided_at BETWEEN 1 AND 2 GROUP BY stream_id").all()
+    const plan = sqliteDb({ store }).prepare("EXPLAIN QUERY PLAN SELECT stream_id, count(*) FROM commands WHERE status = 'rejected' AND decided_at BETWEEN 1 AND 2 GROUP BY stream_id").all() as Array<{ detail: string }>
     t.match(plan.map((p) => p.detail).join(' | '), /SEARCH commands USING INDEX commands_rejected \(decided_at>\? AND decided_at<\?\)/)
   }
 })

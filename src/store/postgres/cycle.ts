@@ -1,13 +1,10 @@
 import type pg from 'pg'
 import { FencedError, OutcomeConflictError, type CycleGenerator, type CycleOp, type LoadedStream, type PendingBatch, type WritePlan } from '../cycle.js'
 import { toEvent, type EventRow } from '../events.js'
-import { commandColumns, pendingCommand, toCommand, type CommandRow } from '../inbox.js'
+import { commandColumns, decidableSql, pendingCommand, toCommand, type CommandRow } from '../inbox.js'
 import type { Projection } from '../projection.js'
 import { positional } from '../sql.js'
 import type { InboxCommand, NewCommand, StoredEvent, SubmitResult } from '../types.js'
-
-const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
-  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
 
 const eventColumns = 'position, stream_id, version, type, data, metadata, recorded_at'
 
@@ -115,8 +112,8 @@ export class PostgresCycleOps {
     if (partitions !== 'all' && partitions.length === 0) return { commands: [], through: Infinity }
     const { rows } =
       partitions === 'all'
-        ? await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND ${decidable} ORDER BY seq LIMIT $1`, [limit])
-        : await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND partition = ANY($1) AND ${decidable} ORDER BY seq LIMIT $2`, [partitions, limit])
+        ? await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND ${decidableSql} ORDER BY seq LIMIT $1`, [limit])
+        : await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND partition = ANY($1) AND ${decidableSql} ORDER BY seq LIMIT $2`, [partitions, limit])
     const known = new Map(fresh.map((c) => [c.seq, c]))
     const commands = rows.map((row) => known.get(row.seq) ?? toCommand(row))
     return { commands, through: rows.length < limit ? Infinity : rows.at(-1)!.seq }

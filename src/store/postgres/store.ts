@@ -8,8 +8,7 @@ import { migrate, missingMigrations } from '../migrate.js'
 import { Parking } from '../parking.js'
 import { Devices } from '../devices.js'
 import type { Projection } from '../projection.js'
-import { storeMigrations } from '../schema.js'
-import type { Migration } from '../sql.js'
+import { allMigrations } from '../schema.js'
 import { NoDatabaseError, ServedError, type Store } from '../store.js'
 import type { ImportedEvent, NewCommand, StoredEvent, StreamSnapshot, SubmitResult } from '../types.js'
 import { PostgresCycleOps } from './cycle.js'
@@ -38,9 +37,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-export function allMigrations(projections: readonly Projection[]): Migration[] {
-  return [...storeMigrations, ...projections.flatMap((p) => p.migrations)]
-}
 
 /**
  * The PostgreSQL adapter: a pool of connections, every write transaction under the installation's

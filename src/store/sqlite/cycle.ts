@@ -1,15 +1,11 @@
 import type { Statement } from 'better-sqlite3'
 import { FencedError, OutcomeConflictError, type CycleGenerator, type CycleOp, type LoadedStream, type PendingBatch, type WritePlan } from '../cycle.js'
 import { toEvent, type EventRow } from '../events.js'
-import { commandColumns, pendingCommand, toCommand, type CommandRow } from '../inbox.js'
+import { commandColumns, decidableSql, pendingCommand, toCommand, type CommandRow } from '../inbox.js'
 import type { Projection } from '../projection.js'
 import { assertInTransaction } from '../sql.js'
 import type { InboxCommand, NewCommand, StoredEvent, SubmitResult } from '../types.js'
 import type { Db } from './executor.js'
-
-/** Leaves out parked streams, and a waiting stream's commands unless they may pass (`bypass`). */
-const decidable = `NOT EXISTS (SELECT 1 FROM parked WHERE parked.stream_id = commands.stream_id)
-  AND (bypass = 1 OR NOT EXISTS (SELECT 1 FROM waits WHERE waits.stream_id = commands.stream_id))`
 
 /**
  * The decision cycle's operations on SQLite (see ../cycle.ts), all synchronous prepared statements:
@@ -50,9 +46,9 @@ export class SqliteCycleOps {
     this.#byKey = db.prepare(`SELECT ${commandColumns} FROM commands WHERE device_id = ? AND idempotency_key = ?`)
     this.#byDeviceSeq = db.prepare(`SELECT ${commandColumns} FROM commands WHERE device_id = ? AND device_seq = ?`)
     this.#refused = db.prepare('SELECT 1 FROM device_refusals WHERE device_id = ? AND seq = ?').pluck()
-    this.#pendingSeqs = db.prepare(`SELECT seq FROM commands WHERE status = 'pending' AND ${decidable} ORDER BY seq LIMIT ?`).pluck()
+    this.#pendingSeqs = db.prepare(`SELECT seq FROM commands WHERE status = 'pending' AND ${decidableSql} ORDER BY seq LIMIT ?`).pluck()
     this.#pendingIn = db.prepare(
-      `SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND partition IN (SELECT value FROM json_each(?)) AND ${decidable} ORDER BY seq LIMIT ?`,
+      `SELECT ${commandColumns} FROM commands WHERE status = 'pending' AND partition IN (SELECT value FROM json_each(?)) AND ${decidableSql} ORDER BY seq LIMIT ?`,
     )
     this.#bySeq = db.prepare(`SELECT ${commandColumns} FROM commands WHERE seq = ?`)
     this.#epoch = db.prepare('SELECT epoch FROM partitions WHERE partition = ?').pluck()

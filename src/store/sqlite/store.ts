@@ -8,8 +8,7 @@ import { migrate, missingMigrations } from '../migrate.js'
 import { Parking } from '../parking.js'
 import { Devices } from '../devices.js'
 import type { Projection } from '../projection.js'
-import { storeMigrations } from '../schema.js'
-import type { Migration } from '../sql.js'
+import { allMigrations } from '../schema.js'
 import { NoDatabaseError, type Store } from '../store.js'
 import type { ImportedEvent, NewCommand, StoredEvent, StreamSnapshot, SubmitResult } from '../types.js'
 import { SqliteCycleOps } from './cycle.js'
@@ -26,9 +25,6 @@ export interface SqliteStoreOptions {
   readonly readonly?: boolean
 }
 
-export function allMigrations(projections: readonly Projection[]): Migration[] {
-  return [...storeMigrations, ...projections.flatMap((p) => p.migrations)]
-}
 
 /** The embedded adapter: one SQLite file (WAL, synchronous=FULL), one connection per process. */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
