@@ -12,6 +12,7 @@ import { allMigrations } from '../schema.js'
 import { NoDatabaseError, ServedError, type Store } from '../store.js'
 import type { ImportedEvent, NewCommand, StoredEvent, StreamSnapshot, SubmitResult } from '../types.js'
 import { PostgresCycleOps } from './cycle.js'
+import { preparing } from './prepared.js'
 import { createPool, PostgresSql } from './executor.js'
 
 export interface PostgresStoreOptions {
@@ -91,11 +92,11 @@ export class PostgresStore implements Store {
   }
 
   cycle<T>(start: () => CycleGenerator<T>): Promise<T> {
-    return this.sql.write((tx) => this.#ops.run(tx.connection(), start()))
+    return this.sql.write((tx) => this.#ops.run(preparing(tx.connection()), start()))
   }
 
   submit(commands: readonly NewCommand[]): Promise<SubmitResult[]> {
-    return this.sql.write((tx) => this.#ops.insert(tx.connection(), commands))
+    return this.sql.write((tx) => this.#ops.insert(preparing(tx.connection()), commands))
   }
 
   rebuildProjections(onProgress?: (applied: number) => void): Promise<number> {
@@ -105,7 +106,7 @@ export class PostgresStore implements Store {
       let applied = 0
       let batch: StoredEvent[] = []
       const flush = async () => {
-        await this.#ops.project(tx.connection(), batch)
+        await this.#ops.project(preparing(tx.connection()), batch)
         applied += batch.length
         batch = []
         onProgress?.(applied)
@@ -124,7 +125,7 @@ export class PostgresStore implements Store {
     snapshots: readonly StreamSnapshot[],
   ): Promise<StoredEvent[]> {
     return this.sql.write((tx) =>
-      this.#ops.write(tx.connection(), {
+      this.#ops.write(preparing(tx.connection()), {
         appends: events.map((e) => ({ streamId: e.streamId, expectedVersion: e.version - 1, events: [{ type: e.type, data: e.data, metadata: e.metadata }], recordedAt: e.recordedAt })),
         outcomes: [],
         snapshots,
