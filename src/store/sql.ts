@@ -75,12 +75,26 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code !== 'string') return false
   // SQLite result codes; PostgreSQL SQLSTATE classes 08 (connection), 53 (resources: disk full,
   // out of memory, too many connections), 57P (operator intervention: shutdown), 40P01 deadlock,
-  // 55P03 lock not available, 25006 read-only transaction; node's socket errors.
+  // 55P03 lock not available, 25006 read-only transaction, a connection's prepared statements lost;
+  // node's socket errors.
   return (
+    isPreparedStatementLost(error) ||
     /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)/.test(code) ||
     /^(08|53|57P)/.test(code) ||
     ['40P01', '55P03', '25006', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'POOL_TIMEOUT'].includes(code)
   )
+}
+
+/**
+ * A PostgreSQL connection whose prepared statements are out of step with its session (postgres/
+ * prepared.ts): one the client believes prepared is gone (26000) or one it prepares is already there
+ * (42P05), as behind a pooler that hands the session to another client, or a statement whose result
+ * type a migration changed under a running process (0A000, "cached plan must not change result
+ * type"). Nothing about the data: the connection is dropped and the next one prepares again.
+ */
+export function isPreparedStatementLost(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
+  return code === '26000' || code === '42P05' || (code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type'))
 }
 
 /** `@name` → `$n` (PostgreSQL), with the order of the names; cached per statement text. */

@@ -78,7 +78,9 @@ t.test('the review routes', async (t) => {
     t.same(withoutAge((await as('reviewer', `/review/destinations?${q}`)).body), withoutAge(await review.destinations(today)))
     t.same(withoutAge((await as('reviewer', `/review/trucks?${q}`)).body), withoutAge(await review.truckBoard(today)))
     t.same(withoutAge((await as('reviewer', `/review/trucks/T03?${q}`)).body), withoutAge(await review.truck('T03', today)))
-    t.same(withoutAge((await as('reviewer', `/review/compare?${q}`)).body), withoutAge(await review.compare(today)))
+    const compared = (await as('reviewer', `/review/compare?${q}`)).body
+    t.equal(compared.window.to, new Date(today.to).toISOString(), 'the route reads the window given, `to` too')
+    t.same(withoutAge(compared), withoutAge(await review.compare(today)))
     t.same((await as('reviewer', '/review/shipments/S-10')).body, json(await review.shipment('S-10')))
     const numbers = (await as('reviewer', `/viz/numbers.json?${q}`)).body
     const stats = await new ProcessStats(api.service.storage.store.sql).read(today, api.config.stuckAfterMs, clock())

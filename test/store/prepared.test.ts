@@ -1,6 +1,10 @@
 import pg from 'pg'
 import t from 'tap'
+import { projections } from '../../src/storage.js'
+import { ask } from '../../src/store/cycle.js'
 import { preparing } from '../../src/store/postgres/prepared.js'
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js'
+import { isDatabaseUnavailable } from '../../src/store/sql.js'
 import { createDatabase, postgresLeftOut } from '../helpers/postgres.js'
 
 // The decision cycle's statements on PostgreSQL are prepared once per connection (named after their
@@ -36,4 +40,36 @@ t.test('a cycle client prepares each text once, under one name per text', async 
   t.teardown(() => other.end())
   await preparing(other as unknown as pg.PoolClient).query(double, [1])
   t.same((await other.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows, [{ name: rows[0]!.name }])
+})
+
+/** Appends one event to `streamId` after `expected`, in a cycle of its own. */
+function append(store: PostgresStore, streamId: string, expected: number) {
+  return store.cycle(function* () {
+    return yield* ask({ op: 'write', plan: { appends: [{ streamId, expectedVersion: expected, events: [{ type: 'ShipmentRegistered', data: {}, metadata: { commandId: `c${expected}`, machineVersion: '1' } }], recordedAt: 1 }], outcomes: [], snapshots: [], waits: [] } })
+  })
+}
+
+t.test('the store’s cycles go through it; a connection whose statements are lost is dropped, and the next one prepares again', async (t) => {
+  const leftOut = await postgresLeftOut()
+  if (leftOut) return void t.plan(0, leftOut)
+  // One connection: every cycle and every check below is on the same session (until it is dropped).
+  const store = await openPostgresStore({ url: await createDatabase(t), projections, poolSize: 1 })
+  t.teardown(() => store.close())
+  const preparedNow = () => store.sql.write(async (tx) => (await tx.connection().query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.map((r) => r.name))
+
+  await append(store, 'PKG-1', 0)
+  const names = await preparedNow()
+  t.ok(names.length >= 3 && names.every((name) => /^waybill_[0-9a-f]{24}$/.test(name)), `the cycle’s statements are prepared on its connection (${names.length})`)
+
+  // Behind node-postgres's back (as a pooler in transaction mode would): it still believes them prepared.
+  await store.sql.write(async (tx) => {
+    await tx.connection().query('DEALLOCATE ALL')
+  })
+  const lost = await append(store, 'PKG-2', 0).then(() => null, (error: unknown) => error as { code?: string })
+  t.equal(lost?.code, '26000', 'the next cycle finds a statement gone')
+  t.ok(isDatabaseUnavailable(lost), 'retried or answered 503, never counted against a command')
+
+  await append(store, 'PKG-2', 0)
+  t.same((await store.events.readStream('PKG-2')).map((e) => e.version), [1], 'the cycle after it runs on a new connection, which prepares again')
+  t.ok((await preparedNow()).length >= 3)
 })

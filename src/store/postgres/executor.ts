@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { positional, type Params, type Sql, type WriteOptions } from '../sql.js'
+import { isPreparedStatementLost, positional, type Params, type Sql, type WriteOptions } from '../sql.js'
 
 /**
  * The PostgreSQL executor (node-postgres, pooled). Statements come in the shared dialect with `@name`
@@ -145,7 +145,8 @@ export class PostgresSql implements Sql {
         throw error
       }
     } catch (error) {
-      broken ||= isConnectionError(connectionLost(error))
+      // A lost connection, or one whose prepared statements are lost: not given back to the pool.
+      broken ||= isConnectionError(connectionLost(error)) || isPreparedStatementLost(error)
       throw connectionLost(error)
     } finally {
       client.off('error', lost)

@@ -10,8 +10,9 @@ const names = new Map<string, string>()
 
 /**
  * `client` with every statement sent as a named (prepared) one, named after its text: PostgreSQL
- * parses and plans it once per connection and then only binds it, where an unnamed statement is parsed
- * and planned on every call. For the decision cycle's statements, whose texts are fixed (the cycle's
+ * parses and analyses it once per connection and then binds it (keeping a generic plan where that
+ * costs no more than planning each call), where an unnamed statement is parsed, analysed and planned
+ * on every call. A connection whose statements are lost is dropped (`isPreparedStatementLost`). For the decision cycle's statements, whose texts are fixed (the cycle's
  * SQL and the projections'), never for texts built per call: a name stays prepared on its connection
  * until the connection closes. The same text is one name on every connection (node-postgres refuses a
  * name reused for another text).
