@@ -142,6 +142,10 @@ eachAdapter(t, 'commands are numbered in commit order; an idempotency key is sco
   t.equal(again!.command!.commandId, first!.command!.commandId)
   t.ok(elsewhere!.command!.seq > first!.command!.seq)
   t.match(await store.inbox.byIdempotencyKey('d1', 'k'), { commandId: first!.command!.commandId })
+  const twice = command('T', { type: 'REGISTER' })
+  const [once, replayed] = await store.submit([twice, twice])
+  t.same([once!.kind, replayed!.kind], ['new', 'replay'], 'a command id twice in one intake: the second is a replay of the first')
+  t.equal(replayed!.command!.seq, once!.command!.seq)
 })
 
 eachAdapter(t, 'a database that is away is "unavailable" (retried, 503), never a decision', async (t, adapter) => {

@@ -66,24 +66,34 @@ export class PostgresCycleOps {
   async insert(client: CycleClient, commands: readonly NewCommand[]): Promise<SubmitResult[]> {
     if (commands.length === 0) return []
     // Writes hold the installation's write lock: the refusal check and the insert see the same tables.
-    const inserted = await Promise.all(
-      commands.map((c) =>
-        client.query<{ seq: number }>(
-          `INSERT INTO commands (command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at, bypass, device_seq)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-           WHERE $12::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM device_refusals WHERE device_id = $7 AND seq = $12::bigint)
-           ON CONFLICT DO NOTHING RETURNING seq`,
-          [
-            c.commandId, c.streamId, c.partition, c.payload.type, JSON.stringify(c.payload), JSON.stringify(c.metadata), c.metadata.deviceId,
-            c.idempotencyKey, c.requestHash, c.receivedAt, c.bypass ? 1 : 0, c.deviceSeq ?? null,
-          ],
-        ),
-      ),
+    // One statement, rows in arrival order: seqs are handed out in that order. A row that conflicts
+    // (with a stored command or an earlier row of this statement) is skipped, and found below.
+    const { rows } = await client.query<{ seq: number; command_id: string }>(
+      `INSERT INTO commands (command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at, bypass, device_seq)
+       SELECT c.command_id, c.stream_id, c.partition, c.type, c.payload, c.metadata, c.device_id, c.idempotency_key, c.request_hash, c.received_at, c.bypass, c.device_seq
+       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::bigint[])
+         WITH ORDINALITY AS c(command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at, bypass, device_seq, n)
+       WHERE c.device_seq IS NULL OR NOT EXISTS (SELECT 1 FROM device_refusals r WHERE r.device_id = c.device_id AND r.seq = c.device_seq)
+       ORDER BY c.n
+       ON CONFLICT DO NOTHING RETURNING seq, command_id`,
+      [
+        commands.map((c) => c.commandId), commands.map((c) => c.streamId), commands.map((c) => c.partition), commands.map((c) => c.payload.type),
+        commands.map((c) => JSON.stringify(c.payload)), commands.map((c) => JSON.stringify(c.metadata)), commands.map((c) => c.metadata.deviceId),
+        commands.map((c) => c.idempotencyKey), commands.map((c) => c.requestHash), commands.map((c) => c.receivedAt), commands.map((c) => (c.bypass ? 1 : 0)),
+        commands.map((c) => c.deviceSeq ?? null),
+      ],
     )
+    // A command id twice in one intake: its first row was inserted, the other is a replay of it.
+    const seqOf = new Map(rows.map((r) => [r.command_id, r.seq]))
+    const inserted = commands.map((c) => {
+      const seq = seqOf.get(c.commandId)
+      seqOf.delete(c.commandId)
+      return seq
+    })
     return Promise.all(
       commands.map(async (command, i): Promise<SubmitResult> => {
-        const row = inserted[i]!.rows[0]
-        if (row) return { kind: 'new', command: pendingCommand(command, row.seq) }
+        const seq = inserted[i]
+        if (seq !== undefined) return { kind: 'new', command: pendingCommand(command, seq) }
         const deviceId = command.metadata.deviceId
         if (command.idempotencyKey !== null) {
           const existing = (await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE device_id = $1 AND idempotency_key = $2`, [deviceId, command.idempotencyKey])).rows[0]
