@@ -93,8 +93,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  * type"). Nothing about the data: the connection is dropped and the next one prepares again.
  */
 export function isPreparedStatementLost(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
-  return code === '26000' || code === '42P05' || (code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type'))
+  // The changed result type by the server's routine: its message is translated with lc_messages.
+  const { code, routine } = (error ?? {}) as { code?: unknown; routine?: unknown }
+  return code === '26000' || code === '42P05' || (code === '0A000' && routine === 'RevalidateCachedQuery')
 }
 
 /** `@name` → `$n` (PostgreSQL), with the order of the names; cached per statement text. */

@@ -146,6 +146,13 @@ eachAdapter(t, 'commands are numbered in commit order; an idempotency key is sco
   const [once, replayed] = await store.submit([twice, twice])
   t.same([once!.kind, replayed!.kind], ['new', 'replay'], 'a command id twice in one intake: the second is a replay of the first')
   t.equal(replayed!.command!.seq, once!.command!.seq)
+  // One id, other keys: the first conflicts with a stored command (a replay of it), the second is new.
+  const stored = key('d3', 'h1')
+  await store.submit([stored])
+  const [clash, fresh] = await store.submit([{ ...key('d3', 'h1'), commandId: 'same-id' }, { ...key('d3', 'h2'), commandId: 'same-id', idempotencyKey: 'k2' }])
+  t.same([clash!.kind, fresh!.kind], ['replay', 'new'], 'one command id, other keys, in one intake')
+  t.equal(clash!.command!.commandId, stored.commandId)
+  t.match(await store.inbox.get('same-id'), { idempotencyKey: 'k2', requestHash: 'h2', seq: fresh!.command!.seq })
 })
 
 eachAdapter(t, 'a database that is away is "unavailable" (retried, 503), never a decision', async (t, adapter) => {

@@ -4,7 +4,7 @@ import { projections } from '../../src/storage.js'
 import { ask } from '../../src/store/cycle.js'
 import { preparing } from '../../src/store/postgres/prepared.js'
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js'
-import { isDatabaseUnavailable } from '../../src/store/sql.js'
+import { isDatabaseUnavailable, isPreparedStatementLost } from '../../src/store/sql.js'
 import { createDatabase, postgresLeftOut } from '../helpers/postgres.js'
 
 // The decision cycle's statements on PostgreSQL are prepared once per connection (named after their
@@ -72,4 +72,21 @@ t.test('the store’s cycles go through it; a connection whose statements are lo
   await append(store, 'PKG-2', 0)
   t.same((await store.events.readStream('PKG-2')).map((e) => e.version), [1], 'the cycle after it runs on a new connection, which prepares again')
   t.ok((await preparedNow()).length >= 3)
+})
+
+t.test('a statement whose result type a migration changed is a lost statement (known by the server’s routine: its message is translated)', async (t) => {
+  const leftOut = await postgresLeftOut()
+  if (leftOut) return void t.plan(0, leftOut)
+  const client = new pg.Client({ connectionString: await createDatabase(t) })
+  await client.connect()
+  t.teardown(() => client.end())
+  await client.query('CREATE TABLE t (a integer)')
+  const cycle = preparing(client as unknown as pg.PoolClient)
+  await cycle.query('SELECT * FROM t WHERE a = $1', [1])
+  await client.query('ALTER TABLE t ADD COLUMN b integer')
+  const error = await cycle.query('SELECT * FROM t WHERE a = $1', [1]).then(() => null, (e: unknown) => e as { code?: string; routine?: string })
+  t.match(error, { code: '0A000', routine: 'RevalidateCachedQuery' })
+  t.ok(isPreparedStatementLost(error))
+  t.notOk(isPreparedStatementLost({ ...error, routine: 'transformSelectStmt' }), 'negative control: another unsupported feature is not')
+  t.notOk(isPreparedStatementLost(await client.query('SELECT 1/0').then(() => null, (e: unknown) => e)), 'nor is an error about the data')
 })

@@ -68,14 +68,14 @@ export class PostgresCycleOps {
     // Writes hold the installation's write lock: the refusal check and the insert see the same tables.
     // One statement, rows in arrival order: seqs are handed out in that order. A row that conflicts
     // (with a stored command or an earlier row of this statement) is skipped, and found below.
-    const { rows } = await client.query<{ seq: number; command_id: string }>(
+    const { rows } = await client.query<{ seq: number; command_id: string; device_id: string; idempotency_key: string | null; device_seq: number | null }>(
       `INSERT INTO commands (command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at, bypass, device_seq)
        SELECT c.command_id, c.stream_id, c.partition, c.type, c.payload, c.metadata, c.device_id, c.idempotency_key, c.request_hash, c.received_at, c.bypass, c.device_seq
        FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::bigint[])
          WITH ORDINALITY AS c(command_id, stream_id, partition, type, payload, metadata, device_id, idempotency_key, request_hash, received_at, bypass, device_seq, n)
        WHERE c.device_seq IS NULL OR NOT EXISTS (SELECT 1 FROM device_refusals r WHERE r.device_id = c.device_id AND r.seq = c.device_seq)
        ORDER BY c.n
-       ON CONFLICT DO NOTHING RETURNING seq, command_id`,
+       ON CONFLICT DO NOTHING RETURNING seq, command_id, device_id, idempotency_key, device_seq`,
       [
         commands.map((c) => c.commandId), commands.map((c) => c.streamId), commands.map((c) => c.partition), commands.map((c) => c.payload.type),
         commands.map((c) => JSON.stringify(c.payload)), commands.map((c) => JSON.stringify(c.metadata)), commands.map((c) => c.metadata.deviceId),
@@ -83,11 +83,14 @@ export class PostgresCycleOps {
         commands.map((c) => c.deviceSeq ?? null),
       ],
     )
-    // A command id twice in one intake: its first row was inserted, the other is a replay of it.
-    const seqOf = new Map(rows.map((r) => [r.command_id, r.seq]))
+    // Each inserted row is the first of the commands with its id and keys (a later one with the same
+    // conflicted with it: a replay, found below).
+    const rowKey = (id: string, deviceId: string, key: string | null, deviceSeq: number | null) => JSON.stringify([id, deviceId, key, deviceSeq])
+    const seqOf = new Map(rows.map((r) => [rowKey(r.command_id, r.device_id, r.idempotency_key, r.device_seq), r.seq]))
     const inserted = commands.map((c) => {
-      const seq = seqOf.get(c.commandId)
-      seqOf.delete(c.commandId)
+      const key = rowKey(c.commandId, c.metadata.deviceId, c.idempotencyKey, c.deviceSeq ?? null)
+      const seq = seqOf.get(key)
+      seqOf.delete(key)
       return seq
     })
     return Promise.all(
