@@ -1,5 +1,8 @@
 import t from 'tap'
+import { projections } from '../../src/storage.js'
 import { FencedError, OutcomeConflictError, ask } from '../../src/store/cycle.js'
+import { migrate } from '../../src/store/migrate.js'
+import { allMigrations } from '../../src/store/schema.js'
 import { isDatabaseUnavailable } from '../../src/store/sql.js'
 import type { Store } from '../../src/store/store.js'
 import type { NewCommand } from '../../src/store/types.js'
@@ -246,9 +249,6 @@ eachAdapter(t, 'the contract’s largest numbers (2^53 − 1 as a version or a p
 
 eachAdapter(t, "the inbox keeps no index of every decided command; a window of rejections reads the rejections' own index", async (t, adapter) => {
   const { store } = await adapter.storage()
-  const { migrate } = await import('../../src/store/migrate.js')
-  const { allMigrations } = await import('../../src/store/schema.js')
-  const { projections } = await import('../../src/storage.js')
   const indexes = async () =>
     (store.sql.dialect === 'sqlite'
       ? await store.sql.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'commands'")

@@ -84,19 +84,17 @@ export class PostgresCycleOps {
       ],
     )
     // Each inserted row is the first of the commands with its id and keys (a later one with the same
-    // conflicted with it: a replay, found below).
+    // conflicted with it: a replay, found below). The lookups run in order, before the first await.
     const rowKey = (id: string, deviceId: string, key: string | null, deviceSeq: number | null) => JSON.stringify([id, deviceId, key, deviceSeq])
     const seqOf = new Map(rows.map((r) => [rowKey(r.command_id, r.device_id, r.idempotency_key, r.device_seq), r.seq]))
-    const inserted = commands.map((c) => {
-      const key = rowKey(c.commandId, c.metadata.deviceId, c.idempotencyKey, c.deviceSeq ?? null)
-      const seq = seqOf.get(key)
-      seqOf.delete(key)
-      return seq
-    })
     return Promise.all(
-      commands.map(async (command, i): Promise<SubmitResult> => {
-        const seq = inserted[i]
-        if (seq !== undefined) return { kind: 'new', command: pendingCommand(command, seq) }
+      commands.map(async (command): Promise<SubmitResult> => {
+        const key = rowKey(command.commandId, command.metadata.deviceId, command.idempotencyKey, command.deviceSeq ?? null)
+        const seq = seqOf.get(key)
+        if (seq !== undefined) {
+          seqOf.delete(key)
+          return { kind: 'new', command: pendingCommand(command, seq) }
+        }
         const deviceId = command.metadata.deviceId
         if (command.idempotencyKey !== null) {
           const existing = (await client.query<CommandRow>(`SELECT ${commandColumns} FROM commands WHERE device_id = $1 AND idempotency_key = $2`, [deviceId, command.idempotencyKey])).rows[0]

@@ -12,10 +12,11 @@ const names = new Map<string, string>()
  * `client` with every statement sent as a named (prepared) one, named after its text: PostgreSQL
  * parses and analyses it once per connection and then binds it (keeping a generic plan where that
  * costs no more than planning each call), where an unnamed statement is parsed, analysed and planned
- * on every call. A connection whose statements are lost is dropped (`isPreparedStatementLost`). For the decision cycle's statements, whose texts are fixed (the cycle's
- * SQL and the projections'), never for texts built per call: a name stays prepared on its connection
- * until the connection closes. The same text is one name on every connection (node-postgres refuses a
- * name reused for another text).
+ * on every call. For the decision cycle's statements, whose texts are fixed (the cycle's SQL and the
+ * projections'), never for texts built per call: a name stays prepared on its connection until the
+ * connection closes, and a connection whose statements are lost is dropped (executor.ts,
+ * `isPreparedStatementLost`). The same text is one name on every connection (node-postgres refuses
+ * a name reused for another text).
  */
 export function preparing(client: pg.PoolClient): CycleClient {
   return {

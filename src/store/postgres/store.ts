@@ -103,10 +103,11 @@ export class PostgresStore implements Store {
     return this.sql.write(async (tx) => {
       for (const projection of this.projections) for (const table of projection.tables) await tx.exec(`DELETE FROM ${table}`)
       const log = new EventLog(tx)
+      const client = preparing(tx.connection())
       let applied = 0
       let batch: StoredEvent[] = []
       const flush = async () => {
-        await this.#ops.project(preparing(tx.connection()), batch)
+        await this.#ops.project(client, batch)
         applied += batch.length
         batch = []
         onProgress?.(applied)
