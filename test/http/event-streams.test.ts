@@ -47,7 +47,7 @@ t.test('revocation ends the streams of the token', async (t) => {
     bystander.close()
   })
 
-  t.test('revoked by the CLI in another process: within a second', async (t) => {
+  t.test('revoked by the CLI in another process: within a few seconds (the server re-checks every 500 ms)', async (t) => {
     const { token, tokenId } = await reviewerToken(cluster, 'desk-3')
     const stream = openStream(cluster.base, { token })
     await ready(stream)
@@ -55,8 +55,10 @@ t.test('revocation ends the streams of the token', async (t) => {
     t.equal((await runWaybill(['tokens', 'revoke', tokenId], cluster.env)).code, 0)
     const revokedAt = Date.now()
     const end = await stream.ended
-    // The CLI process itself takes a while to start on a loaded machine: counted from its exit.
-    t.ok(end.at - revokedAt < 1500, `the stream ended ${end.at - revokedAt} ms after the CLI exited (${revokedAt - started} ms after it started; the server re-checks every 500 ms)`)
+    // The CLI process itself takes a while to start on a loaded machine: counted from its exit. The
+    // server re-checks every 500 ms; the bound leaves a loaded machine's timers room (a stream left
+    // open until its socket's idle timeout or longer still fails).
+    t.ok(end.at - revokedAt < 3000, `the stream ended ${end.at - revokedAt} ms after the CLI exited (${revokedAt - started} ms after it started; the server re-checks every 500 ms)`)
     await eventually(() => (serve.lines.some((l) => /ending event streams/.test(l) && l.includes(tokenId)) ? true : undefined), 5000, 'the log line')
   })
 })

@@ -9,7 +9,7 @@ function value(text: string, series: string): number {
 }
 
 t.test('/metrics exposes the series and they move when commands are processed', async (t) => {
-  const api = await startTestService(t, { env: { WAYBILL_FAULTS: 'poison:MX-P', WAYBILL_MAX_ATTEMPTS: '1', WAYBILL_REPLY_TIMEOUT_MS: '100' } })
+  const api = await startTestService(t, { env: { WAYBILL_FAULTS: 'poison:MX-P', WAYBILL_MAX_ATTEMPTS: '1' } })
   const scrape = async () => {
     const res = await api.request('GET', '/metrics')
     t.equal(res.status, 200)
@@ -26,7 +26,8 @@ t.test('/metrics exposes the series and they move when commands are processed', 
   await api.command('MX-1', { type: 'REGISTER' })
   await api.command('MX-1', { type: 'ASSIGN', truckId: 'T1' })
   await api.command('MX-1', { type: 'DELIVER' })
-  await api.command('MX-P', { type: 'REGISTER' })
+  // Queued without waiting: a poisoned command is never decided.
+  await api.command('MX-P', { type: 'REGISTER' }, { prefer: 'respond-async' })
   // The poisoned shipment is parked after its failed attempts (retried in place with a backoff).
   const after = await eventually(async () => {
     const text = await scrape()

@@ -19,12 +19,14 @@ t.test('the review routes', async (t) => {
   const seeding = await openStorage({ databaseFile: join(dataDir, 'waybill.db'), databaseUrl: undefined, busyTimeoutMs: 1000, bootstrapToken: undefined })
   await seedReviewDays(seeding.store, midnight, now, { shipments: 80 })
   await seeding.close()
-  const api = await startTestService(t, { dataDir })
+  // The server's clock stands still at the seeded instant: "stuck now" and every window's `now` are
+  // the same instant for the routes and the direct reads, however long the test runs.
+  const api = await startTestService(t, { dataDir, clock: () => now })
   const mint = async (role: string) => (await api.request('POST', '/admin/tokens', { deviceId: `review-${role}`, role })).body.token as string
   const tokens = { scanner: await mint('scanner'), reviewer: await mint('reviewer') }
   const as = (who: 'none' | keyof typeof tokens, url: string) => api.request('GET', url, undefined, { authorization: who === 'none' ? '' : `Bearer ${tokens[who]}` })
   const review = new ReviewQueries(api.service.storage.store)
-  const clock = () => Date.now()
+  const clock = () => now
   // The window is given whole: a `to` left to each request would be a later one than the direct reads',
   // and the day and week before it (compare) would take in seeded steps the direct read does not.
   const today = { from: midnight, to: clock() }

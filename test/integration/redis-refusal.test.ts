@@ -9,7 +9,7 @@ import { probeRedis } from '../../src/queue/embedded-redis.js'
 import { call, clientReady, createRedisClient, quit, RedisRefusedError, redisErrorReporter } from '../../src/queue/redis.js'
 import { spawnWaybill } from '../helpers/process.js'
 import { freePort } from '../helpers/redis.js'
-import { bootstrapToken, tempDir, testConfig } from '../helpers/service.js'
+import { bootstrapToken, eventually, tempDir, testConfig } from '../helpers/service.js'
 
 // Something answers at REDIS_URL but refuses us (a password, a read-only replica): that is named as
 // such (logs, doctor, start-up) and never mistaken for "not reachable", so `serve` does not try to
@@ -88,7 +88,7 @@ t.test('Redis errors are logged: one line per kind (no stack), at most once per 
   // Real errors from a real server: the ready check's NOAUTH arrives as an 'error' event.
   const client = createRedisClient(locked.url, 'commands', report)
   t.teardown(() => quit(client))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await eventually(() => (lines.length === 1 ? true : undefined), 5000, "the commands client's NOAUTH")
   const failures: Error[] = []
   const raw = createRedisClient(locked.url, 'raw', undefined, { readyCheck: false })
   t.teardown(() => quit(raw))

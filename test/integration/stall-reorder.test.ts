@@ -12,7 +12,15 @@ eachAdapter(t, 'a worker killed while ASSIGN is in flight: after recovery SHIP i
   const first = cluster.worker({ WAYBILL_FAULTS: 'crash:after-events:2' })
   await first.waitFor(/partition acquired/)
   const id = 'STALL-1'
-  t.equal((await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'REGISTER' })).status, 201, 'decided by the worker')
+  // Queued, then polled: the worker may still be acquiring STALL-1's partition (a cold start on a
+  // loaded machine can outlast the cluster's 1 s reply timeout).
+  const register = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'REGISTER' }, { prefer: 'respond-async' })
+  t.equal(register.status, 202)
+  const registered = await eventually(async () => {
+    const res = await http(cluster.base, 'GET', `/commands/${register.body.commandId}`)
+    return res.body.outcome === 'queued' ? undefined : res.body
+  }, 30_000, 'REGISTER to be decided')
+  t.equal(registered.outcome, 'accepted', 'decided by the worker')
   const assign = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'ASSIGN', truckId: 'T1' }, { prefer: 'respond-async' })
   t.equal(assign.status, 202, 'ASSIGN durably queued')
   await first.exited

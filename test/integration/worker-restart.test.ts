@@ -28,21 +28,27 @@ t.test('arrival order holds when a worker process is killed and restarted mid-st
   const killedAt = Date.now()
   const killedHeld = worker.lines.filter((l) => /partition acquired/.test(l)).map((l) => JSON.parse(l).partition as number)
   t.pass(`worker killed after ${sent} commands were acknowledged`)
+  const storage = await cluster.storage()
+  const db = sqliteDb(storage)
+  const ownerOf = db.prepare('SELECT owner FROM partitions WHERE partition = ?').pluck()
+  const deadOwner = new RegExp(`:${worker.pid}:`)
   const replacement = cluster.worker()
+  // The dead worker's partitions move when their leases lapse (2 s), to serve or to the replacement,
+  // whichever claims them first: the first takeover is timed here, by polling, while the load runs
+  // (acquired_at is overwritten when the replacement later takes its share back).
+  const takeoverMs = await eventually(() => (killedHeld.every((p) => !deadOwner.test(String(ownerOf.get(p) ?? ''))) ? Date.now() - killedAt : undefined), 30_000, 'the dead worker\'s partitions taken over')
   await walking
   t.equal(sent, 800)
 
-  const storage = await cluster.storage()
-  const db = sqliteDb(storage)
   await eventually(async () => ((await storage.store.inbox.countPending()) === 0 ? true : undefined), 30_000, 'all commands decided')
   t.equal(db.prepare(`SELECT count(*) FROM commands WHERE status = 'rejected'`).pluck().get(), 0, 'nothing rejected')
   const states = await Promise.all(ids.map(async (id) => (await storage.queries.get(id))?.state))
   t.same(ids.filter((_, i) => states[i] !== 'delivered'), [], 'all 200 delivered')
   t.ok(killedHeld.length > 0, `the killed worker held partitions ${killedHeld}`)
   const owners = db.prepare('SELECT partition, owner FROM partitions').all() as Array<{ partition: number; owner: string }>
-  // The dead worker's partitions moved: their epoch was claimed by a live owner within seconds.
-  const taken = db.prepare('SELECT max(acquired_at) FROM partitions WHERE partition IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(killedHeld)) as number
-  t.ok(taken - killedAt < 6000, `ownership moved ${taken - killedAt} ms after the death`)
+  // The dead worker's partitions moved within seconds (a 2 s lease; the bound leaves room for a
+  // loaded machine, and still fails if a dead worker's leases were never taken over by time).
+  t.ok(takeoverMs < 10_000, `ownership moved ${takeoverMs} ms after the death`)
   for (const partition of killedHeld) {
     const owner = owners.find((o) => o.partition === partition)?.owner ?? ''
     t.notMatch(owner, new RegExp(`:${worker.pid}:`), `partition ${partition} has a new owner (${owner})`)

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { chromiumPath, openPage } from '../helpers/browser.js'
+import { afternoonZone } from '../helpers/review-day.js'
 import { writeHistory } from '../helpers/long-history.js'
 import { bootstrapToken, http, startTestService } from '../helpers/service.js'
 
@@ -49,7 +50,8 @@ if (!existsSync(chromiumPath)) {
       transitions: Array<{ id: string }>
     }
 
-    const { browser, context, page, requested, problems } = await openPage(t, { viewport: { width: 1280, height: 800 } })
+    // A reader in the afternoon wherever the test runs: "Today" cannot start anew during the test.
+    const { browser, context, page, requested, problems } = await openPage(t, { viewport: { width: 1280, height: 800 }, timezoneId: afternoonZone(Date.now()).timezoneId })
 
     await page.goto(`${base}/viz#token=${bootstrapToken}`)
     await page.locator('#chart[data-stats-at]').waitFor()

@@ -34,7 +34,9 @@ if (!existsSync(chromiumPath)) {
     const seeding = await openStorage({ databaseFile: join(dataDir, 'waybill.db'), databaseUrl: undefined, busyTimeoutMs: 1000, bootstrapToken: undefined })
     await seedReviewDays(seeding.store, zone.midnight, now)
     await seeding.close()
-    const api = await startTestService(t, { http: true, dataDir })
+    // The server's clock stands still at the seeded instant: the page's requests and the test's own
+    // reads of the API see the same "now" (stuck lists, "today", the day and week before).
+    const api = await startTestService(t, { http: true, dataDir, clock: () => now })
     const base = api.service.url!
     const mint = async (role: string) => (await http(base, 'POST', '/admin/tokens', { deviceId: `browser-${role}`, role })).body.token as string
     const reviewer = await mint('reviewer')
