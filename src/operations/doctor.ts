@@ -40,14 +40,19 @@ export async function doctor(config: Config, env: Record<string, string | undefi
   const node = process.versions.node
   add('node', semver.satisfies(node, supportedNode) ? 'ok' : 'fail', `v${node} (supported: ${supportedNode}, package.json engines)`)
 
-  try {
-    if (!existsSync(config.dataDir)) throw new Error('does not exist (npm start creates it)')
-    accessSync(config.dataDir, constants.W_OK)
-    const fs = statfsSync(config.dataDir)
-    const free = (fs.bavail * fs.bsize) / 2 ** 30
-    add('disk', free < 1 ? 'warn' : 'ok', `${free.toFixed(1)} GiB free in ${config.dataDir}`)
-  } catch (error) {
-    add('disk', 'fail', `${config.dataDir}: ${(error as Error).message}`)
+  if (!existsSync(config.dataDir)) {
+    // On PostgreSQL the data directory holds only an embedded redis-server's files, made when one starts.
+    if (config.databaseUrl) add('disk', 'ok', `${config.dataDir} does not exist: the data is in PostgreSQL (an embedded redis-server would create it)`)
+    else add('disk', 'fail', `${config.dataDir}: does not exist (npm start creates it)`)
+  } else {
+    try {
+      accessSync(config.dataDir, constants.W_OK)
+      const fs = statfsSync(config.dataDir)
+      const free = (fs.bavail * fs.bsize) / 2 ** 30
+      add('disk', free < 1 ? 'warn' : 'ok', `${free.toFixed(1)} GiB free in ${config.dataDir}`)
+    } catch (error) {
+      add('disk', 'fail', `${config.dataDir}: ${(error as Error).message}`)
+    }
   }
 
   let installation: (InstallationInfo & { prefix: string; oldestPendingAt: number | undefined }) | undefined

@@ -43,6 +43,10 @@ t.test('the CLI on PostgreSQL, and a depot moved there from SQLite', async (t) =
     t.notMatch(init.stdout, /password/i)
     const checks = await waybill(['doctor', '--json'], env)
     t.match(JSON.parse(checks.stdout).find((c: { name: string }) => c.name === 'postgres'), { status: 'ok', detail: /PostgreSQL \d+(\.\d+)?.*, primary, migrations complete, 0 events/ })
+    // On PostgreSQL the data directory only holds an embedded redis-server's files: its absence is no failure.
+    const noDir = await waybill(['doctor', '--json'], { ...env, WAYBILL_DATA_DIR: join(tempDir(t), 'absent') })
+    t.equal(noDir.code, 0, noDir.stdout)
+    t.match(JSON.parse(noDir.stdout).find((c: { name: string }) => c.name === 'disk'), { status: 'ok', detail: /does not exist: the data is in PostgreSQL/ })
     const port = await freePort()
     const away = await waybill(['doctor', '--json'], { ...env, WAYBILL_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing` })
     t.equal(away.code, 1)
