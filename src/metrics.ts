@@ -12,6 +12,8 @@ export interface ScrapeSources {
   /** Wake-up jobs waiting per partition in Redis (undefined while Redis is away). */
   readonly queueDepths: () => Promise<number[] | undefined>
   readonly heldPartitions: () => number
+  /** The installation's partition count: the backlog series have one sample per partition, 0 when idle. */
+  readonly partitions: number
   readonly actorCacheSize: () => number
   readonly clock: () => number
 }
@@ -49,15 +51,19 @@ export class Metrics {
       name: 'waybill_inbox_pending', help: 'Commands waiting for their outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
       async collect() {
         this.reset()
-        for (const row of await pending()) this.set({ partition: String(row.partition) }, row.n)
+        const rows = await pending()
+        for (let partition = 0; partition < sources.partitions; partition++) this.set({ partition: String(partition) }, 0)
+        for (const row of rows) this.set({ partition: String(row.partition) }, row.n)
       },
     })
     new Gauge({
       name: 'waybill_inbox_oldest_pending_seconds', help: 'Age of the oldest command waiting for its outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
       async collect() {
         this.reset()
+        const rows = await pending()
         const now = sources.clock()
-        for (const row of await pending()) this.set({ partition: String(row.partition) }, (now - row.oldest) / 1000)
+        for (let partition = 0; partition < sources.partitions; partition++) this.set({ partition: String(partition) }, 0)
+        for (const row of rows) this.set({ partition: String(row.partition) }, (now - row.oldest) / 1000)
       },
     })
     new Gauge({

@@ -189,6 +189,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     store,
     queueDepths: () => queues.depths(),
     heldPartitions: () => worker.held().size,
+    partitions: config.partitions,
     actorCacheSize: () => actors.size,
     clock,
   })

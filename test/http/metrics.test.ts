@@ -22,6 +22,11 @@ t.test('/metrics exposes the series and they move when commands are processed', 
     'waybill_hydrations_total', 'waybill_inbox_pending', 'waybill_inbox_oldest_pending_seconds', 'waybill_queue_jobs_waiting',
     'waybill_parked_shipments', 'waybill_http_request_duration_seconds', 'waybill_cycle_commands', 'waybill_partitions_held',
   ]) t.match(before, new RegExp(`# TYPE ${name} `), `${name} is exposed`)
+  // Nothing waits yet: each partition's backlog is a sample of 0, not a missing series.
+  for (const partition of [0, 7]) {
+    t.match(before, new RegExp(`^waybill_inbox_pending\\{partition="${partition}"\\} 0$`, 'm'), `partition ${partition}: nothing pending`)
+    t.match(before, new RegExp(`^waybill_inbox_oldest_pending_seconds\\{partition="${partition}"\\} 0$`, 'm'), `partition ${partition}: nothing waiting`)
+  }
 
   await api.command('MX-1', { type: 'REGISTER' })
   await api.command('MX-1', { type: 'ASSIGN', truckId: 'T1' })
