@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs'
+import { accessSync, constants, existsSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { roles, type Role } from './auth/tokens.js'
 import type { Config } from './config.js'
@@ -273,19 +273,27 @@ events
 events
   .command('import [file]')
   .description('append exported events (NDJSON, from a file or stdin) through the machine into this data directory (run `waybill init` first)')
-  .action((file: string | undefined) =>
-    withExclusive(async (storage, cfg) => {
+  .action(async (file: string | undefined) => {
+    const path = file && file !== '-' ? file : undefined
+    if (path !== undefined) {
+      try {
+        accessSync(path, constants.R_OK)
+      } catch (error) {
+        throw new CliError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+      }
+    }
+    return withExclusive(async (storage, cfg) => {
       const [{ createReadStream }, { createInterface }, { progress }, { importEvents }] = await Promise.all([
         import('node:fs'), import('node:readline'), import('./operations/progress.js'), import('./operations/transfer.js'),
       ])
       process.stderr.write(EVENTS_ONLY)
-      const input = file && file !== '-' ? createReadStream(file) : process.stdin
+      const input = path !== undefined ? createReadStream(path) : process.stdin
       const bar = progress('events imported', undefined)
       const imported = await importEvents(storage.store, createInterface({ input, crlfDelay: Infinity }), { snapshotEvery: cfg.snapshotEvery, onProgress: (n) => bar.update(n) })
       bar.stop(imported)
       out({ imported })
-    }),
-  )
+    })
+  })
 
 program
   .command('backup <file>')
