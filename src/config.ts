@@ -218,7 +218,7 @@ export function unknownVariables(env: Record<string, string | undefined>): strin
     .map((name) => {
       const [likely] = known.map((k) => [k, distance(name, k)] as const).sort((x, y) => x[1] - y[1])
       const hint = likely && likely[1] <= Math.max(3, Math.floor(name.length / 4)) ? `; did you mean ${likely[0]}?` : ''
-      return `${name} is not a Waybill setting and is ignored${hint} (waybill --help lists them)`
+      return `${name} is not a Waybill setting and is ignored${hint} (waybill config lists them)`
     })
 }
 
