@@ -29,8 +29,7 @@
 # - The service runs in a network namespace of its own (loopback only), so port 3000 and the Debian
 #   redis-server's 6379 inside it never meet the host's; each phase runs in a PID namespace of its own
 #   (with its own /proc), so nothing it starts outlives it.
-# - The restore names the backup this run made (the README's example file is dated 2026-11-27); the
-#   Quick start's curl commands use the scanner token made in First setup (not a bootstrap token);
+# - The Quick start's curl commands use the scanner token made in First setup (not a bootstrap token);
 #   "a lost scanner" is dock-3-scanner-1, revoked at the end.
 # - sudo asks no password (a sudoers line for the test user). The tree gets this machine's
 #   resolv.conf and hosts, its extra CA certificates, and, when this machine's apt accepts a mirror's
@@ -122,10 +121,6 @@ replace() { # emit a README line, or its documented replacement
       emit substituted "${line//<this repository>/file:///var/tmp/waybill-test/waybill}" "$line"
       substitutions=$((substitutions + 1))
       ;;
-    *'/var/backups/waybill/waybill-2026-11-27.db'*)
-      emit substituted "${line//waybill-2026-11-27.db/waybill-\$(date +%F).db}" "$line"
-      substitutions=$((substitutions + 1))
-      ;;
     *'<id>'*)
       emit substituted "${line//<id>/dock-3-scanner-1}" "$line"
       ;;
@@ -197,6 +192,7 @@ phase2=$work/steps/run.sh     # in the namespace of its own
     case $line in
       *'"type":"REGISTER"'*) emit check 'grep -q "\"outcome\":\"accepted\".*\"state\":\"registered\"" "$out"' 'REGISTER: accepted, PKG-1 registered' ;;
       *'"type":"SHIP"'*) emit check 'grep -q "\"status\":409" "$out"' 'SHIP before ASSIGN: 409' ;;
+      *'"type":"ASSIGN"'*) emit check 'grep -q "\"outcome\":\"accepted\".*\"state\":\"assigned\"" "$out"' 'ASSIGN: accepted, PKG-1 assigned' ;;
       *'localhost:3000/shipments/PKG-1 -H'*) emit check 'grep -q "\"shipmentId\":\"PKG-1\"" "$out"' 'GET /shipments/PKG-1: the shipment' ;;
     esac
   done
@@ -212,7 +208,7 @@ phase2=$work/steps/run.sh     # in the namespace of its own
   emit step 'sudo systemctl stop waybill'
   emit check '! pgrep -x node && ! running waybill-worker@1 && ! running waybill-worker@2' 'SIGTERM stopped the service and, with it, its workers'
 } > "$phase2"
-((substitutions == 4)) || die "README changed: expected 4 documented substitutions (NodeSource ×2, git clone, restore file name), found $substitutions"
+((substitutions == 3)) || die "README changed: expected 3 documented substitutions (NodeSource ×2, git clone), found $substitutions"
 if [ "${1:-}" = --print ]; then # the steps as they would run, and nothing else
   step() { printf 'step         %s\n' "$1"; }
   setup() { printf 'setup        %s\n             (%s)\n' "$1" "$2"; }
