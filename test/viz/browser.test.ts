@@ -51,7 +51,10 @@ if (!existsSync(chromiumPath)) {
     }
 
     // A reader in the afternoon wherever the test runs: "Today" cannot start anew during the test.
-    const { browser, context, page, requested, problems } = await openPage(t, { viewport: { width: 1280, height: 800 }, timezoneId: afternoonZone(Date.now()).timezoneId })
+    const zone = afternoonZone(Date.now())
+    const { browser, context, page, requested, problems } = await openPage(t, { viewport: { width: 1280, height: 800 }, timezoneId: zone.timezoneId })
+    /** The UTC hour (`YYYY-MM-DDTHH`) of a local time the reader types, in the reader's zone. */
+    const utcHourOf = (local: string) => new Date(Date.parse(`${local}:00Z`) - zone.offsetHours * 3_600_000).toISOString().slice(0, 13)
 
     await page.goto(`${base}/viz#token=${bootstrapToken}`)
     await page.locator('#chart[data-stats-at]').waitFor()
@@ -205,7 +208,8 @@ if (!existsSync(chromiumPath)) {
       await page.getByTestId('window-custom').click()
       await page.locator('#custom-window input[name="from"]').fill('2000-01-01T00:00')
       await page.locator('#custom-window input[name="to"]').fill('2000-01-02T00:00')
-      const reread = page.waitForRequest((request) => /\/viz\/numbers\.json\?from=2000-01-0.*&to=2000-01-0/.test(decodeURIComponent(request.url())))
+      const asked = new RegExp(`/viz/numbers\\.json\\?from=${utcHourOf('2000-01-01T00:00')}.*&to=${utcHourOf('2000-01-02T00:00')}`)
+      const reread = page.waitForRequest((request) => asked.test(decodeURIComponent(request.url())))
       await page.locator('#custom-window button[type="submit"]').click()
       await reread
       const edges = page.locator('#chart g.transition')
