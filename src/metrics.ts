@@ -46,24 +46,28 @@ export class Metrics {
 
   constructor(sources: ScrapeSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'waybill_' })
-    const pending = () => sources.store.inbox.pendingByPartition()
+    // The backlog is read once per scrape: the registry collects its series concurrently, so both
+    // backlog gauges share the read in flight.
+    let backlog: ReturnType<typeof sources.store.inbox.pendingByPartition> | undefined
+    const pending = () => (backlog ??= sources.store.inbox.pendingByPartition().finally(() => (backlog = undefined)))
+    /** A sample for every partition: 0 unless commands wait there. */
+    const setBacklog = async (gauge: Gauge<'partition'>, value: (row: { n: number; oldest: number }, now: number) => number) => {
+      const rows = await pending()
+      const now = sources.clock()
+      gauge.reset()
+      for (let partition = 0; partition < sources.partitions; partition++) gauge.set({ partition: String(partition) }, 0)
+      for (const row of rows) gauge.set({ partition: String(row.partition) }, value(row, now))
+    }
     new Gauge({
       name: 'waybill_inbox_pending', help: 'Commands waiting for their outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
-      async collect() {
-        this.reset()
-        const rows = await pending()
-        for (let partition = 0; partition < sources.partitions; partition++) this.set({ partition: String(partition) }, 0)
-        for (const row of rows) this.set({ partition: String(row.partition) }, row.n)
+      collect() {
+        return setBacklog(this, (row) => row.n)
       },
     })
     new Gauge({
       name: 'waybill_inbox_oldest_pending_seconds', help: 'Age of the oldest command waiting for its outcome, per partition', labelNames: ['partition'] as const, registers: [this.registry],
-      async collect() {
-        this.reset()
-        const rows = await pending()
-        const now = sources.clock()
-        for (let partition = 0; partition < sources.partitions; partition++) this.set({ partition: String(partition) }, 0)
-        for (const row of rows) this.set({ partition: String(row.partition) }, (now - row.oldest) / 1000)
+      collect() {
+        return setBacklog(this, (row, now) => (now - row.oldest) / 1000)
       },
     })
     new Gauge({

@@ -22,6 +22,14 @@ t.test('/metrics exposes the series and they move when commands are processed', 
     'waybill_hydrations_total', 'waybill_inbox_pending', 'waybill_inbox_oldest_pending_seconds', 'waybill_queue_jobs_waiting',
     'waybill_parked_shipments', 'waybill_http_request_duration_seconds', 'waybill_cycle_commands', 'waybill_partitions_held',
   ]) t.match(before, new RegExp(`# TYPE ${name} `), `${name} is exposed`)
+  // Both backlog series come from one read of the inbox per scrape.
+  const inbox = api.service.storage.store.inbox
+  const readBacklog = inbox.pendingByPartition.bind(inbox)
+  let reads = 0
+  inbox.pendingByPartition = () => (reads++, readBacklog())
+  await scrape()
+  inbox.pendingByPartition = readBacklog
+  t.equal(reads, 1, 'one read of the backlog per scrape')
   // Nothing waits yet: each partition's backlog is a sample of 0, not a missing series.
   for (const partition of [0, 7]) {
     t.match(before, new RegExp(`^waybill_inbox_pending\\{partition="${partition}"\\} 0$`, 'm'), `partition ${partition}: nothing pending`)
