@@ -12,15 +12,17 @@ eachAdapter(t, 'a worker killed while ASSIGN is in flight: after recovery SHIP i
   const first = cluster.worker({ WAYBILL_FAULTS: 'crash:after-events:2' })
   await first.waitFor(/partition acquired/)
   const id = 'STALL-1'
+  /** A queued command's answer once it is decided (polled as a scanner app does). */
+  const decided = (commandId: string, what: string) =>
+    eventually(async () => {
+      const res = await http(cluster.base, 'GET', `/commands/${commandId}`)
+      return res.body.outcome === 'queued' ? undefined : res.body
+    }, 30_000, `${what} to be decided`)
   // Queued, then polled: the worker may still be acquiring STALL-1's partition (a cold start on a
   // loaded machine can outlast the cluster's 1 s reply timeout).
   const register = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'REGISTER' }, { prefer: 'respond-async' })
   t.equal(register.status, 202)
-  const registered = await eventually(async () => {
-    const res = await http(cluster.base, 'GET', `/commands/${register.body.commandId}`)
-    return res.body.outcome === 'queued' ? undefined : res.body
-  }, 30_000, 'REGISTER to be decided')
-  t.equal(registered.outcome, 'accepted', 'decided by the worker')
+  t.equal((await decided(register.body.commandId, 'REGISTER')).outcome, 'accepted', 'decided by the worker')
   const assign = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'ASSIGN', truckId: 'T1' }, { prefer: 'respond-async' })
   t.equal(assign.status, 202, 'ASSIGN durably queued')
   await first.exited
@@ -29,11 +31,7 @@ eachAdapter(t, 'a worker killed while ASSIGN is in flight: after recovery SHIP i
   const ship = await http(cluster.base, 'POST', `/shipments/${id}/commands`, { type: 'SHIP' }, { prefer: 'respond-async' })
   t.equal(ship.status, 202, 'SHIP durably queued behind it')
   cluster.worker()
-  const shipped = await eventually(async () => {
-    const res = await http(cluster.base, 'GET', `/commands/${ship.body.commandId}`)
-    return res.body.outcome === 'queued' ? undefined : res.body
-  }, 30_000, 'SHIP to be decided')
-  t.equal(shipped.outcome, 'accepted', 'SHIP was accepted')
+  t.equal((await decided(ship.body.commandId, 'SHIP')).outcome, 'accepted', 'SHIP was accepted')
   t.match((await http(cluster.base, 'GET', `/commands/${assign.body.commandId}`)).body, { outcome: 'accepted' })
   const events = (await http(cluster.base, 'GET', `/shipments/${id}/events`)).body.events.map((e: { type: string }) => e.type)
   t.same(events, ['ShipmentRegistered', 'TruckAssigned', 'ShipmentShipped'])
