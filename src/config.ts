@@ -36,7 +36,7 @@ const Env = Type.Object({
   WAYBILL_BUSY_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 2000, default: 100, description: 'SQLite busy timeout (a write waits this long for another process\'s lock, then retries later); far below the stall interval' }),
   WAYBILL_STALL_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 5000, description: 'bee-queue stall interval' }),
   WAYBILL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'how often an owner looks for inbox commands whose wake-up job was lost' }),
-  WAYBILL_BATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 20, default: 1, description: 'while commands keep coming, the worker looks for the next batch after this pause instead of waiting for a wake-up job (0: only on wake-ups)' }),
+  WAYBILL_BATCH_LINGER_MS: Type.Integer({ minimum: 0, maximum: 20, default: 1, description: 'while commands other processes take in keep coming, the worker looks for the next batch after this pause instead of waiting for their wake-up job (0: only on wake-ups); commands this process takes in start a cycle at once' }),
   WAYBILL_MAX_PARTITIONS: Type.Optional(Type.Integer({ minimum: 0, description: 'most partitions this process decides (default: a fair share of the live workers; 0 = an API-only `serve`, decisions left to `waybill worker` processes)' })),
   WAYBILL_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'failed attempts at one command (infrastructure errors) before its shipment is parked' }),
   WAYBILL_MAX_PENDING: Type.Integer({ minimum: 1, default: 10000, description: 'undecided commands in the inbox above which new commands get 503 + Retry-After' }),

@@ -67,6 +67,12 @@ export interface CycleResult {
   readonly through: number
   /** Partitions that were sent messages this cycle and must be woken (their owner may be elsewhere), with one message each. */
   readonly wake: ReadonlyMap<number, { readonly commandId: string; readonly streamId: string }>
+  /**
+   * Commands this cycle read from the inbox that it did not take in itself: another process's intake
+   * (an API-only `serve`), or this process's from before (a restart, a full batch). The drain loop
+   * lingers for more of them only (see drain.ts); its own submissions wake it at once.
+   */
+  readonly fromInbox: number
 }
 
 interface Recorded {
@@ -80,11 +86,12 @@ interface Recorded {
 
 export function* decisionCycle(input: CycleInput, deps: CycleDeps): CycleGenerator<CycleResult> {
   const submitted = yield* ask({ op: 'insert', commands: input.intake })
-  const none = (through: number): CycleResult => ({ submitted, decided: [], actors: new Map(), through, wake: new Map() })
+  const none = (through: number): CycleResult => ({ submitted, decided: [], actors: new Map(), through, wake: new Map(), fromInbox: 0 })
   if (input.held.size === 0) return none(Infinity)
 
   let through: number
   let batch: InboxCommand[]
+  let fromInbox = 0
   if (input.only) {
     batch = [input.only]
     through = 0
@@ -94,6 +101,8 @@ export function* decisionCycle(input: CycleInput, deps: CycleDeps): CycleGenerat
     through = pending.through
     // Rows of a partition not held here (only while processes disagree on WAYBILL_PARTITIONS) stay.
     batch = pending.commands.filter((c) => input.held.has(c.partition))
+    const taken = new Set(fresh.map((c) => c.seq))
+    fromInbox = batch.reduce((n, c) => (taken.has(c.seq) ? n : n + 1), 0)
   }
   if (batch.length === 0) return none(through)
   // Fault point (tests only): a cycle with commands to decide has begun, nothing is written yet.
@@ -210,7 +219,7 @@ export function* decisionCycle(input: CycleInput, deps: CycleDeps): CycleGenerat
     }
   })
   const actors = new Map([...working].map(([id, actor]) => [id, { actor, epoch: input.held.get(partitionOf(id, input.partitions))! }]))
-  return { submitted, decided, actors, through, wake }
+  return { submitted, decided, actors, through, wake, fromInbox }
 
   /** Turns a step into writes; returns the actor after it. */
   function apply(streamId: string, actor: Actor, step: Step): Actor {

@@ -157,7 +157,6 @@ async function loadSections() {
       ["node's default semi-spaces (without npm start's --max-semi-space-size=64)", {}, serviceNodeOptions.filter((o) => !o.startsWith('--max-semi-space-size'))],
       ['logging at warn (WAYBILL_LOG_LEVEL=warn)', { WAYBILL_LOG_LEVEL: 'warn' }],
       ['without group commit (WAYBILL_BATCH_MAX=1)', { WAYBILL_BATCH_MAX: '1' }],
-      ['without linger (WAYBILL_BATCH_LINGER_MS=0)', { WAYBILL_BATCH_LINGER_MS: '0' }],
       ['without wake coalescing (WAYBILL_WAKE_COALESCE=false)', { WAYBILL_WAKE_COALESCE: 'false' }],
       ['without actor cache (WAYBILL_ACTOR_CACHE=0)', { WAYBILL_ACTOR_CACHE: '0' }],
     ]

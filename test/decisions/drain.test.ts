@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { shipmentKind, type ShipmentCommand } from '../../machines/shipment/index.js'
 import { ActorCache } from '../../src/decisions/actor-cache.js'
@@ -9,10 +10,10 @@ import { ask } from '../../src/store/cycle.js'
 import type { SqliteStore } from '../../src/store/sqlite/store.js'
 import type { StoredSnapshot } from '../../src/store/types.js'
 import { command, localLoop } from '../helpers/decider.js'
-import { tempDir } from '../helpers/service.js'
+import { eventually, tempDir } from '../helpers/service.js'
 
 /** A drain loop on a real SQLite file, no Redis: partitions are granted by hand and drained by `kick`. */
-async function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: number; snapshotEvery?: number; storage?: Storage; faults?: Faults; maxIntake?: number } = {}) {
+async function setup(t: { teardown(fn: () => unknown): void }, options: { batchMax?: number; snapshotEvery?: number; storage?: Storage; faults?: Faults; maxIntake?: number; lingerMs?: number } = {}) {
   const storage = options.storage ?? (await openStorage({ databaseFile: join(tempDir(t), 'w.db'), databaseUrl: undefined, busyTimeoutMs: 100, bootstrapToken: undefined }))
   if (!options.storage) t.teardown(() => storage.close())
   const store = storage.store as SqliteStore
@@ -389,4 +390,28 @@ t.test('a poison shipment invalidates only the actors of the failed batch, not t
   for (let i = 0; i < 10 && !(await store.parking.get('P')); i++) await worker.kick()
   t.ok(await store.parking.get('P'), 'the poison shipment was parked')
   t.ok(actors.size >= 30, `the hot shipments stayed cached (${actors.size} actors)`)
+})
+
+t.test('the loop lingers for commands other processes take in, never after a batch of its own submissions', async (t) => {
+  const lingerMs = 1000
+  const { worker, intake, reports, submit, claim } = await setup(t, { lingerMs })
+  worker.grant(0, await claim('me', 1))
+  const decided = (id: string) => reports.some((r) => r.subjectId === id)
+  // Another process's intake (a row in the inbox, then its wake-up job): within the linger after that
+  // cycle, the next such command is found without a wake-up.
+  await submit('A', { type: 'REGISTER' })
+  await worker.kick()
+  await submit('B', { type: 'REGISTER' })
+  await eventually(() => decided('B') || undefined, lingerMs * 5, 'B decided by the lingering loop')
+  await sleep(lingerMs * 1.5) // the linger after B's cycle ends; the loop stops at its idle look
+  // This process's own submission: decided in its cycle, after which the loop stops at once. A row
+  // that lands in the inbox right after waits for its wake-up (the old loop lingered and took it).
+  t.match(await intake.submit(command('C', { type: 'REGISTER' })), { kind: 'new' })
+  t.ok(decided('C'))
+  await submit('D', { type: 'REGISTER' })
+  await sleep(lingerMs * 1.5)
+  t.notOk(decided('D'), 'no look for other commands after a batch of its own submissions')
+  await worker.kick()
+  t.ok(decided('D'), 'its wake-up decides it')
+  await worker.stop() // before the database closes: the loop lingers after D's cycle
 })

@@ -35,7 +35,7 @@ export function command(streamId: string, payload: CommandPayload, overrides: Pa
 
 export function localLoop(
   store: Store,
-  options: { batchMax?: number; snapshotEvery?: number; faults?: Faults; maxIntake?: number; partitions?: number; clock?: { now: number; tick?: boolean } } = {},
+  options: { batchMax?: number; snapshotEvery?: number; faults?: Faults; maxIntake?: number; partitions?: number; clock?: { now: number; tick?: boolean }; lingerMs?: number } = {},
 ): LocalLoop {
   const hydrations: HydrationSource[] = []
   const reports: CommandReport[] = []
@@ -53,7 +53,7 @@ export function localLoop(
       onDecided: (decided: readonly DecidedCommand[]) => reports.push(...decided.map((d) => d.report)),
       onFenced: (p) => fenced.push(p),
     },
-    { partitions: options.partitions ?? 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: 0, intakeWaitMs: 2000 },
+    { partitions: options.partitions ?? 1, batchMax: options.batchMax ?? 256, snapshotEvery: options.snapshotEvery ?? 16, lingerMs: options.lingerMs ?? 0, intakeWaitMs: 2000 },
   )
   return {
     worker, intake, actors, hydrations, reports, fenced, errors, clock,
