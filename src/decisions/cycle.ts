@@ -68,11 +68,11 @@ export interface CycleResult {
   /** Partitions that were sent messages this cycle and must be woken (their owner may be elsewhere), with one message each. */
   readonly wake: ReadonlyMap<number, { readonly commandId: string; readonly streamId: string }>
   /**
-   * Commands this cycle read from the inbox that it did not take in itself: another process's intake
-   * (an API-only `serve`), or this process's from before (a restart, a full batch). The drain loop
-   * lingers for more of them only (see drain.ts); its own submissions wake it at once.
+   * The batch held a command this cycle did not take in itself: another process's intake (an API-only
+   * `serve`), or this process's from before (a restart, a full batch). The drain loop lingers for more
+   * of those only (see drain.ts); its own submissions wake it at once.
    */
-  readonly fromInbox: number
+  readonly fromInbox: boolean
 }
 
 interface Recorded {
@@ -86,12 +86,12 @@ interface Recorded {
 
 export function* decisionCycle(input: CycleInput, deps: CycleDeps): CycleGenerator<CycleResult> {
   const submitted = yield* ask({ op: 'insert', commands: input.intake })
-  const none = (through: number): CycleResult => ({ submitted, decided: [], actors: new Map(), through, wake: new Map(), fromInbox: 0 })
+  const none = (through: number): CycleResult => ({ submitted, decided: [], actors: new Map(), through, wake: new Map(), fromInbox: false })
   if (input.held.size === 0) return none(Infinity)
 
   let through: number
   let batch: InboxCommand[]
-  let fromInbox = 0
+  let fromInbox = false
   if (input.only) {
     batch = [input.only]
     through = 0
@@ -102,7 +102,7 @@ export function* decisionCycle(input: CycleInput, deps: CycleDeps): CycleGenerat
     // Rows of a partition not held here (only while processes disagree on WAYBILL_PARTITIONS) stay.
     batch = pending.commands.filter((c) => input.held.has(c.partition))
     const taken = new Set(fresh.map((c) => c.seq))
-    fromInbox = batch.reduce((n, c) => (taken.has(c.seq) ? n : n + 1), 0)
+    fromInbox = batch.some((c) => !taken.has(c.seq))
   }
   if (batch.length === 0) return none(through)
   // Fault point (tests only): a cycle with commands to decide has begun, nothing is written yet.

@@ -407,7 +407,7 @@ t.test('the loop lingers for commands other processes take in, never after a bat
   // This process's own submission: decided in its cycle, after which the loop stops at once. A row
   // that lands in the inbox right after waits for its wake-up (the old loop lingered and took it).
   t.match(await intake.submit(command('C', { type: 'REGISTER' })), { kind: 'new' })
-  t.ok(decided('C'))
+  t.ok(decided('C'), 'decided in the cycle that took it in')
   await submit('D', { type: 'REGISTER' })
   await sleep(lingerMs * 1.5)
   t.notOk(decided('D'), 'no look for other commands after a batch of its own submissions')
