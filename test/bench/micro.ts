@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { transition } from 'xstate'
 import { initialSnapshot, shipmentKind, shipmentMachine, step, type ShipmentCommand } from '../../machines/shipment/index.js'
 import { GroupCommit } from '../../src/commands/group-commit.js'
+import { newCommandId } from '../../src/commands/ids.js'
 import { ActorCache } from '../../src/decisions/actor-cache.js'
 import { DrainLoop } from '../../src/decisions/drain.js'
 import { Quarantine } from '../../src/decisions/quarantine.js'
@@ -37,8 +37,9 @@ export async function workerOn(storage: Storage, actors: ActorCache, batchMax = 
   return { worker, intake }
 }
 
+/** A command as the intake makes one (a UUIDv7 id: random ones would make the inbox's id index cost more than it does in service). */
 export function command(streamId: string, payload: ShipmentCommand): NewCommand {
-  return { commandId: randomUUID(), streamId, partition: 0, payload, metadata: { deviceId: 'bench' }, idempotencyKey: null, requestHash: null, receivedAt: Date.now() }
+  return { commandId: newCommandId(), streamId, partition: 0, payload, metadata: { deviceId: 'bench' }, idempotencyKey: null, requestHash: null, receivedAt: Date.now() }
 }
 
 /** Submits commands in chunks and waits for each chunk's cycle; returns commands decided per second. */
@@ -57,7 +58,16 @@ function time(runs: number, fn: () => unknown): number {
   return ((performance.now() - started) * 1000) / runs
 }
 
-export async function micro(dir: string): Promise<string[]> {
+/**
+ * Sizes of the in-process measurements: the machine-step churn and the long stream's commands, and
+ * the shipments walked through at each cycle size (the defaults are the bench's; the test runs it small).
+ */
+export interface MicroSize {
+  readonly churn: number
+  readonly walks: number
+}
+
+export async function micro(dir: string, size: MicroSize = { churn: 10_000, walks: 25_000 }): Promise<string[]> {
   const storage = await openStorage({ databaseFile: join(dir, 'micro.db'), databaseUrl: undefined, busyTimeoutMs: 1000, bootstrapToken: undefined })
   const store = storage.store as SqliteStore
   const actors = new ActorCache({ size: 10_000 })
@@ -66,9 +76,9 @@ export async function micro(dir: string): Promise<string[]> {
   const lines = ['| measurement | value |', '|---|---:|']
   const row = (name: string, value: string) => lines.push(`| ${name} | ${value} |`)
 
-  // The machine step against XState's transition() over the same 10,000 commands.
+  // The machine step against XState's transition() over the same commands.
   const churn: ShipmentCommand[] = [{ type: 'REGISTER' }]
-  for (let i = 0; i < 10_000; i++) churn.push(i % 2 === 0 ? { type: 'ASSIGN', truckId: `T${i}` } : { type: 'UNASSIGN' })
+  for (let i = 0; i < size.churn; i++) churn.push(i % 2 === 0 ? { type: 'ASSIGN', truckId: `T${i}` } : { type: 'UNASSIGN' })
   let a = initialSnapshot()
   let b = initialSnapshot()
   const viaTransition = time(1, () => { for (const c of churn) a = transition(shipmentMachine, a, c)[0] }) / churn.length
@@ -76,28 +86,42 @@ export async function micro(dir: string): Promise<string[]> {
   row('machine: XState `transition()` per event', `${viaTransition.toFixed(1)} µs`)
   row('machine: `step` (reused inert scope) per event', `${viaStep.toFixed(1)} µs (${(viaTransition / viaStep).toFixed(1)}× faster)`)
 
-  // Decide + append, in process: a shipment with 10,000 events, then 25,000 shipments walked through.
+  // Decide + append, in process: a shipment with `churn` events, then shipments walked through.
   const long = churn.map((c) => command('LONG', c))
   const perSecond = await drive(loop, long)
   row('decide + append, one shipment, in process', `${Math.round(perSecond).toLocaleString('en')} commands/s`)
-  const walks: NewCommand[] = []
-  for (let i = 0; i < 25_000; i++) {
-    const id = `W${i}`
-    walks.push(command(id, { type: 'REGISTER' }), command(id, { type: 'ASSIGN', truckId: 'T1' }), command(id, { type: 'SHIP' }), command(id, { type: 'DELIVER' }))
-  }
-  const walkPerSecond = await drive(loop, walks)
-  row('decide + append, 25,000 shipments × 4, in process', `${Math.round(walkPerSecond).toLocaleString('en')} commands/s`)
-
-  // Hydration of the 10,001-event shipment.
+  // Hydration of the long shipment.
   const epoch = worker.held().get(0)!
   actors.get('LONG', epoch)
   row('hydration, hot (actor cache)', `${time(100_000, () => actors.get('LONG', epoch)).toFixed(2)} µs`)
   // Cold: what a cycle's `load` reads (newest checkpoint of a schema + the events after it), then hydrated.
   const schema = snapshotSchema(shipmentKind)
   const snapshot = (await store.events.loadSnapshot('LONG', schema))!
-  row(`hydration, cold from snapshot (v${snapshot.version}) + tail, 10,001 events`, `${(time(500, () => actors.hydrate(store.ops.load('LONG', schema))) / 1000).toFixed(3)} ms`)
+  row(`hydration, cold from snapshot (v${snapshot.version}) + tail, ${long.length.toLocaleString('en')} events`, `${(time(500, () => actors.hydrate(store.ops.load('LONG', [schema]))) / 1000).toFixed(3)} ms`)
   // Checkpoints of another machine version are never read: with none of its own, a stream is replayed.
-  row('hydration, cold by replay (no checkpoint of this machine version)', `${(time(5, () => actors.hydrate(store.ops.load('LONG', 'shipment@other'))) / 1000).toFixed(1)} ms`)
+  row('hydration, cold by replay (no checkpoint of this machine version)', `${(time(5, () => actors.hydrate(store.ops.load('LONG', ['shipment@other']))) / 1000).toFixed(1)} ms`)
+
+  // The decision path's ceiling, with nothing of HTTP, auth, logging or Redis on the event loop, at the
+  // cycle sizes the loads make: 64 commands (64 connections of single commands), 256 (the default
+  // WAYBILL_BATCH_MAX) and 1000 (one offline batch). Each size walks fresh shipments REGISTER → ASSIGN
+  // → SHIP → DELIVER; every cycle is one transaction with its fsync. After the hydration rows: each
+  // size's loop claims the partition anew, and its actors push the long stream out of the cache.
+  let walked = 0
+  for (const cycle of [64, 256, 1000]) {
+    const walks: NewCommand[] = []
+    for (let i = 0; i < size.walks; i++) {
+      const id = `W${walked++}`
+      walks.push(command(id, { type: 'REGISTER' }), command(id, { type: 'ASSIGN', truckId: 'T1' }), command(id, { type: 'SHIP' }), command(id, { type: 'DELIVER' }))
+    }
+    const wide = await workerOn(storage, actors, cycle)
+    const cpu = process.cpuUsage()
+    const walkPerSecond = await drive(wide, walks, cycle)
+    const { user, system } = process.cpuUsage(cpu)
+    row(
+      `decide + append, ${size.walks.toLocaleString('en')} shipments × 4, ${cycle} commands per cycle, in process`,
+      `${Math.round(walkPerSecond).toLocaleString('en')} commands/s (CPU ${((user + system) / walks.length).toFixed(0)} µs per command)`,
+    )
+  }
 
   // Rebuild and verify over the whole log.
   const events = await store.events.lastPosition()

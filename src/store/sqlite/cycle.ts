@@ -103,7 +103,7 @@ export class SqliteCycleOps {
         return this.pending(op.partitions, op.limit, op.fresh)
       case 'load': {
         const schemas = JSON.stringify(op.schemas)
-        return op.streams.map((streamId) => this.load(streamId, schemas))
+        return op.streams.map((streamId) => this.#load(streamId, schemas))
       }
       case 'peek':
         return new Map(op.streams.map((id) => [id, this.#version.get(id) as number]))
@@ -180,8 +180,13 @@ export class SqliteCycleOps {
     return { commands, through: through(seqs.length, seqs.at(-1)) }
   }
 
-  /** `schemas`: the checkpoint schemas to read, as JSON (one array for the whole batch). */
-  load(streamId: string, schemas: string): LoadedStream {
+  /** A stream as a cycle loads it: its newest checkpoint of one of `schemas`, the events after it, its saga wait. */
+  load(streamId: string, schemas: readonly string[]): LoadedStream {
+    return this.#load(streamId, JSON.stringify(schemas))
+  }
+
+  /** `schemas`: the checkpoint schemas as JSON, stringified once for a whole batch. */
+  #load(streamId: string, schemas: string): LoadedStream {
     const row = this.#snapshot.get(streamId, schemas) as { version: number; schema: string; state: string } | undefined
     const snapshot = row && { version: row.version, schema: row.schema, state: JSON.parse(row.state) as unknown }
     const events = (this.#tail.all(streamId, snapshot?.version ?? 0) as EventRow[]).map(toEvent)

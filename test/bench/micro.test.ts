@@ -1,0 +1,25 @@
+import t from 'tap'
+import { tempDir } from '../helpers/service.js'
+import { micro } from './micro.js'
+
+// `npm run bench` is not part of the suite; its in-process section runs here small, so a change of
+// the store's or the drain loop's API cannot leave the bench broken until someone runs it.
+t.test('the micro-benchmarks run and measure every row', async (t) => {
+  const lines = await micro(tempDir(t, 'waybill-micro-test-'), { churn: 200, walks: 50 })
+  const rows = lines.slice(2).map((line) => line.split('|').map((cell) => cell.trim()).filter(Boolean))
+  t.same(rows.map(([name]) => name.replace(/(?<!I)\d+(?:[.,]\d+)*/g, 'N')), [
+    'machine: XState `transition()` per event',
+    'machine: `step` (reused inert scope) per event',
+    'decide + append, one shipment, in process',
+    'hydration, hot (actor cache)',
+    'hydration, cold from snapshot (vN) + tail, N events',
+    'hydration, cold by replay (no checkpoint of this machine version)',
+    'decide + append, N shipments × N, N commands per cycle, in process',
+    'decide + append, N shipments × N, N commands per cycle, in process',
+    'decide + append, N shipments × N, N commands per cycle, in process',
+    'projection rebuild, N events',
+    'verify (I2 + I5), N events, N problems',
+  ])
+  for (const [name, value] of rows) t.ok(Number.parseFloat(value!.replace(/,/g, '')) > 0, `${name}: ${value}`)
+  t.match(lines.at(-1), /verify \(I2 \+ I5\), 801 events, 0 problems/, 'the log holds every event walked, and verify finds nothing wrong')
+})
