@@ -7,7 +7,7 @@ import { micro } from './micro.js'
 t.test('the micro-benchmarks run and measure every row', async (t) => {
   const lines = await micro(tempDir(t, 'waybill-micro-test-'), { churn: 200, walks: 50 })
   const rows = lines.slice(2).map((line) => line.split('|').map((cell) => cell.trim()).filter(Boolean))
-  t.same(rows.map(([name]) => name.replace(/(?<!I)\d+(?:[.,]\d+)*/g, 'N')), [
+  t.same(rows.map(([name]) => name!.replace(/(?<!I)\d+(?:[.,]\d+)*/g, 'N')), [
     'machine: XState `transition()` per event',
     'machine: `step` (reused inert scope) per event',
     'decide + append, one shipment, in process',
