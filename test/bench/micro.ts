@@ -52,6 +52,59 @@ export async function drive(loop: BenchLoop, commands: NewCommand[], chunk = 256
   return commands.length / ((performance.now() - started) / 1000)
 }
 
+/** Commands walking `shipments` fresh shipments (`W<first>`, `W<first + 1>`, …) REGISTER → ASSIGN → SHIP → DELIVER. */
+export function walks(first: number, shipments: number): NewCommand[] {
+  const commands: NewCommand[] = []
+  for (let i = first; i < first + shipments; i++) {
+    const id = `W${i}`
+    commands.push(command(id, { type: 'REGISTER' }), command(id, { type: 'ASSIGN', truckId: 'T1' }), command(id, { type: 'SHIP' }), command(id, { type: 'DELIVER' }))
+  }
+  return commands
+}
+
+/**
+ * The decision path alone, in this process: fresh shipments walked through a drain loop, `cycle`
+ * commands per cycle (one transaction, one fsync), with every write a command makes (the inbox row
+ * and its outcome, the event, the read models) and nothing of HTTP, auth, logging or Redis. The most
+ * one event loop decides at the cycle size a load makes: 64 commands for 64 connections of single
+ * commands, 1000 for a 1000-item batch. The bench runs it between the HTTP targets, on one database
+ * for all its rounds (the services' databases grow over the rounds too).
+ */
+export class DecisionCeiling {
+  #walked = 0
+  private constructor(
+    private readonly storage: Storage,
+    private readonly actors: ActorCache,
+  ) {}
+
+  static async open(dir: string): Promise<DecisionCeiling> {
+    const storage = await openStorage({ databaseFile: join(dir, 'ceiling.db'), databaseUrl: undefined, busyTimeoutMs: 1000, bootstrapToken: undefined })
+    return new DecisionCeiling(storage, new ActorCache({ size: 10_000 }))
+  }
+
+  /** Decides for `seconds`; commands per second and this process's CPU per command. */
+  async run(cycle: number, seconds: number): Promise<{ rps: number; cpuMsPerCommand: number }> {
+    // Each run's loop claims the partition anew (a new epoch), as a restarted owner would.
+    const loop = await workerOn(this.storage, this.actors, cycle)
+    const cpu = process.cpuUsage()
+    const started = performance.now()
+    let decided = 0
+    while (performance.now() - started < seconds * 1000) {
+      const commands = walks(this.#walked, Math.ceil(cycle / 4))
+      this.#walked += Math.ceil(cycle / 4)
+      await drive(loop, commands, cycle)
+      decided += commands.length
+    }
+    const elapsed = (performance.now() - started) / 1000
+    const { user, system } = process.cpuUsage(cpu)
+    return { rps: decided / elapsed, cpuMsPerCommand: (user + system) / 1000 / decided }
+  }
+
+  close(): Promise<void> {
+    return this.storage.close()
+  }
+}
+
 function time(runs: number, fn: () => unknown): number {
   const started = performance.now()
   for (let i = 0; i < runs; i++) fn()
@@ -108,18 +161,15 @@ export async function micro(dir: string, size: MicroSize = { churn: 10_000, walk
   // size's loop claims the partition anew, and its actors push the long stream out of the cache.
   let walked = 0
   for (const cycle of [64, 256, 1000]) {
-    const walks: NewCommand[] = []
-    for (let i = 0; i < size.walks; i++) {
-      const id = `W${walked++}`
-      walks.push(command(id, { type: 'REGISTER' }), command(id, { type: 'ASSIGN', truckId: 'T1' }), command(id, { type: 'SHIP' }), command(id, { type: 'DELIVER' }))
-    }
+    const commands = walks(walked, size.walks)
+    walked += size.walks
     const wide = await workerOn(storage, actors, cycle)
     const cpu = process.cpuUsage()
-    const walkPerSecond = await drive(wide, walks, cycle)
+    const walkPerSecond = await drive(wide, commands, cycle)
     const { user, system } = process.cpuUsage(cpu)
     row(
       `decide + append, ${size.walks.toLocaleString('en')} shipments × 4, ${cycle} commands per cycle, in process`,
-      `${Math.round(walkPerSecond).toLocaleString('en')} commands/s (CPU ${((user + system) / walks.length).toFixed(0)} µs per command)`,
+      `${Math.round(walkPerSecond).toLocaleString('en')} commands/s (CPU ${((user + system) / commands.length).toFixed(0)} µs per command)`,
     )
   }
 

@@ -7,7 +7,7 @@ import { bootstrapToken, tempDir } from '../helpers/service.js'
 import { batchLoad, load, paced, rssMiB, type LoadResult } from './load.js'
 import { seedShipments } from './memory.js'
 import { departureBench } from './departure.js'
-import { micro } from './micro.js'
+import { DecisionCeiling, micro } from './micro.js'
 import { postgresBench } from './postgres.js'
 import { reviewBench } from './review.js'
 import { createDatabase } from '../helpers/postgres.js'
@@ -22,7 +22,8 @@ import { monotonicUs, profileIn, profileLines, profileTop } from './profile.js'
  *    same conditions;
  * 2. levers: Waybill again with one lever switched off at a time;
  * 3. latency: both at a fixed 500 commands/s;
- * 3b. batches: offline uploads (1000-item batches) against single commands, alternately, same target;
+ * 3b. batches: offline uploads (1000-item batches) against single commands, alternately, same target,
+ *    and the decision path alone at 1000 commands per cycle;
  * 3c. departure: a 500-shipment truck departs while other scanners work (departure.ts);
  * 3d. postgres: SQLite against PostgreSQL installations of 1, 2 and 3 processes and both baselines, alternately (postgres.ts);
  * 4. micro: machine step, decide+append, hydration, rebuild, verify (in process);
@@ -88,6 +89,9 @@ async function startBaseline(durable = true): Promise<Target> {
   return { name, url: `http://127.0.0.1:${port}`, pids: [child.pid], stop: async () => void (await child.stop()) }
 }
 
+/** The fields of a load result that an in-process run has none of (no requests sent, no latencies). */
+const noLoad: LoadResult = { requests: 0, rps: 0, p50: 0, p99: 0, non2xx: 0, errors: 0, cpuMsPerCommand: 0 }
+
 const header = [
   '| target | cmds/s | p50 ms | p99 ms | CPU ms/cmd | errors | vs baseline |',
   '|---|---:|---:|---:|---:|---:|---:|',
@@ -128,26 +132,38 @@ async function loadSections() {
   const fast = await startBaseline(false)
   // The headline: the service exactly as `npm start` runs it (the default `info` logging to stdout, a pipe).
   const waybill = await startWaybill('waybill, as `npm start` runs it (info logging)')
+  // The decision path alone, in this process, between the targets of a round: how much of the
+  // event loop's budget the writes every command makes leave for everything else (micro.ts).
+  const ceiling = await DecisionCeiling.open(tempDir(scope, 'waybill-ceiling-'))
+  const ceilingRow = (name: string, r: { rps: number; cpuMsPerCommand: number }, versus: LoadResult) =>
+    `| ${name} | ${Math.round(r.rps)} | – | – | ${r.cpuMsPerCommand.toFixed(3)} | 0 | ${(r.rps / versus.rps).toFixed(2)}× |`
   note('warming up')
   for (const target of [baseline, fast, waybill]) await load({ url: target.url, token: bootstrapToken, seconds: 3, connections, pids: [] })
+  await ceiling.run(64, 3)
   let base: LoadResult | undefined
 
   if (sections.has('throughput')) {
     const results = new Map<Target, LoadResult[]>([[baseline, []], [fast, []], [waybill, []]])
+    const alone: LoadResult[] = []
     for (let round = 1; round <= rounds; round++) {
       for (const target of [baseline, fast, waybill]) {
         note(`throughput round ${round}/${rounds}: ${target.name}`)
         results.get(target)!.push(await measure(target))
         await sleep(500)
       }
+      note(`throughput round ${round}/${rounds}: the decision path alone, in process`)
+      alone.push({ ...noLoad, ...(await ceiling.run(connections, seconds)) })
+      await sleep(500)
     }
     base = median(results.get(baseline)!)
     const nonDurable = median(results.get(fast)!)
     const w = median(results.get(waybill)!)
+    const a = median(alone)
     print([
       `## Throughput: request-reply, ${connections} connections, each walking its own shipments REGISTER → ASSIGN → SHIP → DELIVER (median of ${rounds} alternating runs of ${seconds} s)`,
       '', ...header, row(baseline.name, base), row(fast.name, nonDurable, base), row(waybill.name, w, base),
-      '', `Waybill ÷ non-durable baseline: ${(w.rps / nonDurable.rps).toFixed(2)}×`,
+      ceilingRow(`the decision path alone, in process (no HTTP, auth, logging or Redis; ${connections} commands per cycle)`, a, base),
+      '', `Waybill ÷ non-durable baseline: ${(w.rps / nonDurable.rps).toFixed(2)}×; Waybill ÷ its decision path alone: ${(w.rps / a.rps).toFixed(2)}×`,
     ])
   }
 
@@ -182,6 +198,7 @@ async function loadSections() {
   if (sections.has('batches')) {
     const single: LoadResult[] = []
     const batched: Array<LoadResult & { batches: number; refused: number }> = []
+    const decided: LoadResult[] = []
     const batches = (n: number) => batchLoad({ url: waybill.url, token: bootstrapToken, seconds, connections: n, items: 1000, pids: waybill.pids })
     for (let round = 1; round <= rounds; round++) {
       note(`batches round ${round}/${rounds}: single commands, then 1000-item batches`)
@@ -189,11 +206,14 @@ async function loadSections() {
       await sleep(500)
       batched.push(await batches(connections))
       await sleep(500)
+      decided.push({ ...noLoad, ...(await ceiling.run(1000, seconds)) })
+      await sleep(500)
     }
     note('one 1000-item batch at a time')
     const alone = await batches(1)
     const s = mean(single)
     const b = mean(batched)
+    const d = mean(decided)
     const p99 = (xs: LoadResult[]) => Math.max(...xs.map((x) => x.p99))
     print([
       `## Offline batches: items/s through 1000-item batches vs single commands, ${connections} connections, same target (mean of ${rounds} alternating runs of ${seconds} s)`, '',
@@ -201,11 +221,13 @@ async function loadSections() {
       `| single commands (request-reply) | ${Math.round(s.rps)} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.cpuMsPerCommand.toFixed(3)} | ${s.non2xx + s.errors} | 1.00× |`,
       `| 1000-item batches (latency per batch from its first send; ${batched.reduce((n, x) => n + x.batches, 0)} batches, ${batched.reduce((n, x) => n + x.refused, 0)} sends refused 503 and sent again after Retry-After) | ${Math.round(b.rps)} | ${b.p50.toFixed(0)} | ${b.p99.toFixed(0)} (worst run ${p99(batched).toFixed(0)}) | ${b.cpuMsPerCommand.toFixed(3)} | ${b.non2xx + b.errors} | ${(b.rps / s.rps).toFixed(2)}× |`,
       `| one 1000-item batch at a time (1 connection) | ${Math.round(alone.rps)} | ${alone.p50.toFixed(0)} | ${alone.p99.toFixed(0)} | ${alone.cpuMsPerCommand.toFixed(3)} | ${alone.non2xx + alone.errors} | ${(alone.rps / s.rps).toFixed(2)}× |`,
+      ceilingRow('the decision path alone, in process (no HTTP, auth, logging or Redis; 1000 commands per cycle)', d, s),
     ])
   }
   await waybill.stop()
   await baseline.stop()
   await fast.stop()
+  await ceiling.close()
 }
 
 /**
