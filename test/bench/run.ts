@@ -79,14 +79,23 @@ async function startWaybill(name: string, env: Record<string, string> = {}, data
   return { name, url, pid: child.pid, pids: [child.pid, redis.pid!], stop: async () => void (await child.stop(), await redis.kill()) }
 }
 
-async function startBaseline(durable = true): Promise<Target> {
+/** The baselines' storage: durable SQLite, non-durable SQLite, or rows in memory (the HTTP route alone). */
+type BaselineKind = 'durable' | 'non-durable' | 'memory'
+
+const baselineNames: Record<BaselineKind, string> = {
+  'durable': 'state-mutation baseline, durable (synchronous=FULL)',
+  'non-durable': 'state-mutation baseline, non-durable (synchronous=NORMAL)',
+  'memory': 'the same HTTP route alone (rows in memory, nothing stored)',
+}
+
+async function startBaseline(kind: BaselineKind = 'durable'): Promise<Target> {
   const port = await freePort()
   const script = fileURLToPath(new URL('./baseline-server.js', import.meta.url))
+  const storage: Record<string, string> = { 'durable': {}, 'non-durable': { BASELINE_SYNCHRONOUS: 'NORMAL' }, 'memory': { BASELINE_STORAGE: 'memory' } }[kind]
   // With npm start's node options too: every target gets the same node.
-  const child = spawnWaybill(scope, [], { WAYBILL_DATA_DIR: tempDir(scope, 'waybill-baseline-'), PORT: String(port), WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken, ...(durable ? {} : { BASELINE_SYNCHRONOUS: 'NORMAL' }) }, script, serviceNodeOptions)
+  const child = spawnWaybill(scope, [], { WAYBILL_DATA_DIR: tempDir(scope, 'waybill-baseline-'), PORT: String(port), WAYBILL_BOOTSTRAP_TOKEN: bootstrapToken, ...storage }, script, serviceNodeOptions)
   await child.waitFor(/baseline serving/)
-  const name = durable ? 'state-mutation baseline, durable (synchronous=FULL)' : 'state-mutation baseline, non-durable (synchronous=NORMAL)'
-  return { name, url: `http://127.0.0.1:${port}`, pids: [child.pid], stop: async () => void (await child.stop()) }
+  return { name: baselineNames[kind], url: `http://127.0.0.1:${port}`, pids: [child.pid], stop: async () => void (await child.stop()) }
 }
 
 /** The fields of a load result that an in-process run has none of (no requests sent, no latencies). */
@@ -129,7 +138,7 @@ async function main() {
 
 async function loadSections() {
   const baseline = await startBaseline()
-  const fast = await startBaseline(false)
+  const fast = await startBaseline('non-durable')
   // The headline: the service exactly as `npm start` runs it (the default `info` logging to stdout, a pipe).
   const waybill = await startWaybill('waybill, as `npm start` runs it (info logging)')
   // The decision path alone, in this process, between the targets of a round: how much of the
@@ -143,10 +152,12 @@ async function loadSections() {
   let base: LoadResult | undefined
 
   if (sections.has('throughput')) {
-    const results = new Map<Target, LoadResult[]>([[baseline, []], [fast, []], [waybill, []]])
+    const route = await startBaseline('memory')
+    await load({ url: route.url, token: bootstrapToken, seconds: 3, connections, pids: [] })
+    const results = new Map<Target, LoadResult[]>([[baseline, []], [fast, []], [route, []], [waybill, []]])
     const alone: LoadResult[] = []
     for (let round = 1; round <= rounds; round++) {
-      for (const target of [baseline, fast, waybill]) {
+      for (const target of [baseline, fast, route, waybill]) {
         note(`throughput round ${round}/${rounds}: ${target.name}`)
         results.get(target)!.push(await measure(target))
         await sleep(500)
@@ -158,12 +169,17 @@ async function loadSections() {
     base = median(results.get(baseline)!)
     const nonDurable = median(results.get(fast)!)
     const w = median(results.get(waybill)!)
+    const r = median(results.get(route)!)
     const a = median(alone)
+    await route.stop()
+    // One event loop does both for every command: the sum of their times per command bounds it.
+    const floorUs = 1e6 / a.rps + 1e6 / r.rps
     print([
       `## Throughput: request-reply, ${connections} connections, each walking its own shipments REGISTER → ASSIGN → SHIP → DELIVER (median of ${rounds} alternating runs of ${seconds} s)`,
-      '', ...header, row(baseline.name, base), row(fast.name, nonDurable, base), row(waybill.name, w, base),
+      '', ...header, row(baseline.name, base), row(fast.name, nonDurable, base), row(route.name, r, base), row(waybill.name, w, base),
       ceilingRow(`the decision path alone, in process (no HTTP, auth, logging or Redis; ${connections} commands per cycle)`, a, base),
       '', `Waybill ÷ non-durable baseline: ${(w.rps / nonDurable.rps).toFixed(2)}×; Waybill ÷ its decision path alone: ${(w.rps / a.rps).toFixed(2)}×`,
+      '', `One event loop's floor: the decision path alone (${(1e6 / a.rps).toFixed(0)} µs per command) + the HTTP route alone (${(1e6 / r.rps).toFixed(0)} µs) = ${floorUs.toFixed(0)} µs, at most ${Math.round(1e6 / floorUs)} cmds/s: ${(1e6 / floorUs / base.rps).toFixed(2)}× the durable baseline, ${(1e6 / floorUs / nonDurable.rps).toFixed(2)}× the non-durable one. Waybill: ${(1e6 / w.rps).toFixed(0)} µs per command.`,
     ])
   }
 
@@ -266,7 +282,7 @@ async function inProcessSections() {
   if (sections.has('departure')) print(await departureBench({ seconds, rounds, connections, scope, note }))
   if (sections.has('postgres')) {
     // The two baselines alternate with the installations: PostgreSQL's ratios to them share the run's conditions.
-    const baselines = async () => (await Promise.all([startBaseline(), startBaseline(false)])).map((b) => ({ name: b.name, urls: [b.url], pids: b.pids, stop: b.stop }))
+    const baselines = async () => (await Promise.all([startBaseline(), startBaseline('non-durable')])).map((b) => ({ name: b.name, urls: [b.url], pids: b.pids, stop: b.stop }))
     print(await postgresBench({ seconds, rounds, connections, scope, note, baselines }))
   }
   if (sections.has('micro')) {
