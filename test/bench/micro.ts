@@ -67,8 +67,10 @@ export function walks(first: number, shipments: number): NewCommand[] {
  * commands per cycle (one transaction, one fsync), with every write a command makes (the inbox row
  * and its outcome, the event, the read models) and nothing of HTTP, auth, logging or Redis. The most
  * one event loop decides at the cycle size a load makes: 64 commands for 64 connections of single
- * commands, 1000 for a 1000-item batch. The bench runs it between the HTTP targets, on one database
- * for all its rounds (the services' databases grow over the rounds too).
+ * commands, 1000 for a 1000-item batch. A cycle holds `cycle / 4` shipments' four commands each
+ * (under HTTP load, one command each of up to 64 shipments: as many rows written per command, and
+ * each shipment hydrated once either way). The bench runs it between the HTTP targets, on one
+ * database for all its rounds (the services' databases grow over the rounds too).
  */
 export class DecisionCeiling {
   #walked = 0
@@ -90,7 +92,8 @@ export class DecisionCeiling {
     const started = performance.now()
     let decided = 0
     while (performance.now() - started < seconds * 1000) {
-      const commands = walks(this.#walked, Math.ceil(cycle / 4))
+      // Exactly `cycle` commands per cycle (a walk cut short leaves its shipment where it stopped).
+      const commands = walks(this.#walked, Math.ceil(cycle / 4)).slice(0, cycle)
       this.#walked += Math.ceil(cycle / 4)
       await drive(loop, commands, cycle)
       decided += commands.length

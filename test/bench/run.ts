@@ -148,7 +148,7 @@ async function loadSections() {
     `| ${name} | ${Math.round(r.rps)} | – | – | ${r.cpuMsPerCommand.toFixed(3)} | 0 | ${(r.rps / versus.rps).toFixed(2)}× |`
   note('warming up')
   for (const target of [baseline, fast, waybill]) await load({ url: target.url, token: bootstrapToken, seconds: 3, connections, pids: [] })
-  await ceiling.run(64, 3)
+  await ceiling.run(connections, 3)
   let base: LoadResult | undefined
 
   if (sections.has('throughput')) {
@@ -172,8 +172,9 @@ async function loadSections() {
     const r = median(results.get(route)!)
     const a = median(alone)
     await route.stop()
-    // One event loop does both for every command: the sum of their times per command bounds it. The
-    // route's own rate is bounded by the load generator sharing the machine, so its cost is its CPU.
+    // One event loop does both for every command: the sum of their times per command estimates the
+    // least a command can take there (a floor on its time is a ceiling on throughput). The route's own
+    // rate is bounded by the load generator sharing the machine, so its cost is its CPU per request.
     const decisionUs = 1e6 / a.rps
     const routeUs = r.cpuMsPerCommand * 1000
     const floorUs = decisionUs + routeUs
