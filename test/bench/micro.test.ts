@@ -33,7 +33,7 @@ t.test('the micro-benchmarks run and measure every row', async (t) => {
 t.test('the decision path alone decides for the time given, at the cycle size given', async (t) => {
   const ceiling = await DecisionCeiling.open(tempDir(t, 'waybill-ceiling-test-'))
   t.teardown(() => ceiling.close())
-  const { rps, cpuMsPerCommand } = await ceiling.run(10, 0.2)
+  const { rps, cpuMsPerCommand } = await ceiling.run(10, { seconds: 0.2 })
   t.ok(Number.isFinite(rps) && rps > 0, `${Math.round(rps)} commands/s`)
   t.ok(Number.isFinite(cpuMsPerCommand) && cpuMsPerCommand > 0, `${cpuMsPerCommand.toFixed(3)} ms of CPU per command`)
 })

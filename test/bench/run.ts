@@ -148,7 +148,7 @@ async function loadSections() {
     `| ${name} | ${Math.round(r.rps)} | – | – | ${r.cpuMsPerCommand.toFixed(3)} | 0 | ${(r.rps / versus.rps).toFixed(2)}× |`
   note('warming up')
   for (const target of [baseline, fast, waybill]) await load({ url: target.url, token: bootstrapToken, seconds: 3, connections, pids: [] })
-  await ceiling.run(connections, 3)
+  await ceiling.run(connections, { seconds: 3 })
   let base: LoadResult | undefined
 
   if (sections.has('throughput')) {
@@ -163,7 +163,7 @@ async function loadSections() {
         await sleep(500)
       }
       note(`throughput round ${round}/${rounds}: the decision path alone, in process`)
-      alone.push({ ...noLoad, ...(await ceiling.run(connections, seconds)) })
+      alone.push({ ...noLoad, ...(await ceiling.run(connections, { seconds })) })
       await sleep(500)
     }
     base = median(results.get(baseline)!)
@@ -226,7 +226,7 @@ async function loadSections() {
       await sleep(500)
       batched.push(await batches(connections))
       await sleep(500)
-      decided.push({ ...noLoad, ...(await ceiling.run(1000, seconds)) })
+      decided.push({ ...noLoad, ...(await ceiling.run(1000, { seconds })) })
       await sleep(500)
     }
     note('one 1000-item batch at a time')
